@@ -97,6 +97,7 @@ class SBIRConfig:
     precision: str = 'auto'          # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     workers: int = 0                 # DataLoader worker processes
     eval_every: int = 1              # validate every N epochs (0 = only at the end)
+    save_every: int = 0              # also checkpoint last.pt every N steps within an epoch (0 = at epoch ends only)
     val_queries: int = 500           # query sketches in the periodic validation subset
     log_every: int = 10              # steps between log lines
     out_dir: str = 'runs/train'      # checkpoints, logs, metrics.json and figures go here
@@ -109,7 +110,7 @@ class SBIRConfig:
 _POSITIVE = ('epochs', 'batch_size', 'n_classes_per_batch', 'lr_prompt', 'lr_ln', 'lr_other', 'ps_grid',
              'val_queries', 'log_every')
 _NON_NEGATIVE = ('n_prompts', 'weight_decay', 'warmup_steps', 'grad_clip', 'margin', 'margin_ps', 'lambda_cls',
-                 'lambda_div', 'lambda_ps', 'image_size', 'workers', 'eval_every', 'max_steps')
+                 'lambda_div', 'lambda_ps', 'image_size', 'workers', 'eval_every', 'save_every', 'max_steps')
 
 def _validate(self:SBIRConfig):
     check_choice('mode', self.mode, MODES)

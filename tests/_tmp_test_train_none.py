@@ -1,0 +1,192 @@
+"""The main job end to end, what notebooks cannot do to themselves: papermill runs of nbs/train.ipynb,
+every bad parameter, a run killed with SIGKILL and resumed, and two processes (gloo) under torchrun."""
+import ast, json, math, os, signal, subprocess, sys, time
+from dataclasses import fields
+from pathlib import Path
+
+import nbformat, papermill as pm, pytest, torch
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+
+from clip_sbir.core import SBIRConfig, config_fields
+from clip_sbir.run import METRICS_KEYS, ZS_KEYS, FG_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+NB = ROOT/'nbs'/'train.ipynb'
+TINY = dict(pretrained='none', epochs=1, max_steps=3, batch_size=16, n_classes_per_batch=4, val_queries=40)  # seconds, not minutes
+ENV = {**os.environ, 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1'}
+
+
+def test_parameters_cell_is_the_config():
+    "One annotated, documented parameter per SBIRConfig field, with the field's default"
+    params = pm.inspect_notebook(str(NB))
+    assert list(params) == config_fields()
+    defaults = {f.name: f.default for f in fields(SBIRConfig)}
+    for name, p in params.items():
+        assert ast.literal_eval(p['default']) == defaults[name], name
+        assert p['inferred_type_name'] in ('str', 'int', 'float', 'bool') and p['help'], name
+    tags = [c.metadata.get('tags', []) for c in nbformat.read(NB, as_version=4).cells]
+    assert sum('parameters' in t for t in tags) == 1
+
+
+def _through_config_cell(params:dict)->dict:
+    "Run nbs/train.ipynb as papermill would, in this process, up to and including the config cell"
+    nb = parameterize_notebook(load_notebook_node(str(NB)), params)
+    ns = {'In': ['']}
+    for cell in nb.cells:
+        if cell.cell_type != 'code': continue
+        ns['In'].append(cell.source)   # IPython's input history, as the kernel keeps it
+        exec(compile(cell.source, 'cell', 'exec'), ns)
+        if 'notebook_params(globals())' in cell.source: return ns
+    raise AssertionError("no config cell")
+
+
+def test_config_cell_accepts_the_defaults_and_the_parameter_files(tmp_path):
+    ns = _through_config_cell({})
+    assert ns['cfg'] == SBIRConfig()
+    import yaml
+    for f in sorted((ROOT/'configs').glob('*.yaml')):
+        p = {**yaml.safe_load(f.read_text()), 'data_root': str(tmp_path), 'device': 'cpu', 'precision': 'fp32'}
+        assert _through_config_cell(p)['cfg'].model == 'ViT-B-32', f
+
+
+BAD = [  # (parameters, what the message must say)
+    (dict(mode='fgg'), "mode='fgg' is not valid: expected one of 'zs' | 'fg'"),
+    (dict(dataset='sketchyy'), "dataset='sketchyy' is not valid: expected one of 'synthetic' | 'sketchy' | 'tuberlin' | 'quickdraw'"),
+    (dict(method='prompt'), "method='prompt' is not valid: expected one of 'ours' | 'frozen' | 'ft' | 'lin' | 'deep'"),
+    (dict(split='s99'), "split='s99' is not valid: expected one of 'default' for dataset='synthetic'"),
+    (dict(dataset='sketchy', data_root='{tmp}', split='t30_sake'), "split='t30_sake' is not valid: expected one of 's21' | 's25_sake' | 's25_sempcyc'"),
+    (dict(mode='fg', dataset='tuberlin', data_root='{tmp}'), "mode='fg' is not valid: expected 'zs' for dataset='tuberlin': fine-grained pairs exist only in synthetic | sketchy"),
+    (dict(dataset='sketchy'), "data_root='' is not valid: expected the folder holding the sketchy dataset"),
+    (dict(dataset='quickdraw', data_root='/no/such/folder'), "data_root='/no/such/folder' is not valid: expected an existing folder"),
+    (dict(epochs=0), "epochs=0 is not valid: expected a finite number > 0"),
+    (dict(batch_size=-16), "batch_size=-16 is not valid: expected a finite number > 0"),
+    (dict(n_classes_per_batch=0), "n_classes_per_batch=0 is not valid"),
+    (dict(lr_prompt=0.0), "lr_prompt=0.0 is not valid: expected a finite number > 0"),
+    (dict(lr_ln=-1e-6), "lr_ln=-1e-06 is not valid: expected a finite number > 0"),
+    (dict(val_queries=0), "val_queries=0 is not valid"),
+    (dict(precision='bf16', device='cpu'), "precision='bf16' is not valid: expected 'auto' or 'fp32' on a CPU"),
+    (dict(lamda_cls=0.0), "parameter='lamda_cls' is not valid: expected a parameter this notebook defines (did you mean 'lambda_cls'?)"),
+    (dict(learning_rate=1e-3), "parameter='learning_rate' is not valid: expected a parameter this notebook defines"),
+]
+
+@pytest.mark.parametrize('params,message', BAD, ids=[next(iter(p)) + '=' + str(next(iter(p.values()))) for p, _ in BAD])
+def test_bad_parameter_is_refused_in_the_config_cell(params, message, tmp_path):
+    from clip_sbir.core import ConfigError
+    params = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in params.items()}
+    with pytest.raises(ConfigError) as e: _through_config_cell(params)
+    assert message in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize('params,message', [(dict(lamda_cls=0.0), "did you mean 'lambda_cls'?"), (dict(mode='fgg'), "mode='fgg'")])
+def test_bad_parameter_stops_papermill_before_any_work(params, message, tmp_path):
+    "Through papermill and a real kernel: the run fails in the config cell and nothing after it runs"
+    out = tmp_path/'out.ipynb'
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(NB), str(out), parameters={**params, 'out_dir': str(tmp_path/'run')}, kernel_name='python3',
+                            cwd=str(ROOT), progress_bar=False)
+    assert 'ConfigError' in e.value.ename and message in e.value.evalue
+    cells = [c for c in nbformat.read(out, as_version=4).cells if c.cell_type == 'code']
+    failed = [i for i, c in enumerate(cells) if any(o.get('output_type') == 'error' for o in c.get('outputs', []))]
+    assert len(failed) == 1 and 'notebook_params(globals())' in cells[failed[0]].source
+    assert all(c.get('execution_count') is None for c in cells[failed[0] + 1:])
+    assert not (tmp_path/'run').exists()
+
+
+def _check_metrics(rec:dict, mode:str, cfg:dict):
+    assert tuple(rec) == METRICS_KEYS
+    keys = ZS_KEYS if mode == 'zs' else FG_KEYS
+    for side in ('metrics', 'baseline'):
+        assert tuple(rec[side]) == keys
+        assert all(0 <= v <= 1 and math.isfinite(v) for v in rec[side].values()), rec[side]
+    assert (rec['mode'], rec['dataset'], rec['split'], rec['model'], rec['method']) == (mode, 'synthetic', 'default', 'clip-sbir-tiny', 'ours')
+    assert rec['config'] == SBIRConfig.from_params(cfg).to_dict()
+    assert rec['n_query'] > 0 and rec['n_gallery'] > 0 and rec['n_train_sketches'] > rec['n_query']
+    assert rec['train_seconds'] > 0 and rec['eval_seconds'] > 0 and (len(rec['git_sha']) == 40 or rec['git_sha'] == 'unknown')
+    if mode == 'fg': assert rec['metrics']['acc@1'] <= rec['metrics']['acc@5'] <= rec['metrics']['acc@10']
+
+
+@pytest.mark.parametrize('mode', ['zs', 'fg'])
+def test_papermill_run_writes_metrics(mode, tmp_path, monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')   # the kernel inherits it: one thread per job shares 2 cores better
+    params = dict(mode=mode, out_dir=str(tmp_path/'run'), **TINY)
+    out = tmp_path/'out.ipynb'
+    paths = dict(PAPERMILL_INPUT_PATH=str(NB), PAPERMILL_OUTPUT_PATH=str(out)) if mode == 'zs' else {}  # `--inject-paths` adds these
+    pm.execute_notebook(str(NB), str(out), parameters={**params, **paths}, kernel_name='python3', cwd=str(ROOT), progress_bar=False)
+    rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    _check_metrics(rec, mode, params)
+    assert {'last.pt', 'best.pt', 'log.csv', 'curves.png'} <= {p.name for p in (tmp_path/'run').iterdir()}
+    assert len((tmp_path/'run'/'log.csv').read_text().strip().split('\n')) == 1 + TINY['max_steps']
+
+
+def _cli(out_dir, **extra):
+    params = dict(mode='fg', pretrained='none', out_dir=str(out_dir), epochs=1, max_steps=12, save_every=4, batch_size=16, n_classes_per_batch=4,
+                  val_queries=40, **extra)
+    return [sys.executable, '-m', 'clip_sbir.run'] + sum((['-p', k, str(v)] for k, v in params.items()), []), params
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    "SIGKILL after the first checkpoint; `resume` then ends exactly where an uninterrupted run ends (CPU)"
+    from clip_sbir.train import load_checkpoint, read_log
+    a, b = tmp_path/'a', tmp_path/'b'
+    cmd, params = _cli(a)
+    subprocess.run(cmd, cwd=ROOT, env=ENV, check=True, capture_output=True)
+    cmd, _ = _cli(b)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not (b/'last.pt').exists():
+        assert p.poll() is None and time.time() - t0 < 300, "the run ended before writing a checkpoint"
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL); p.wait()
+    killed_at = load_checkpoint(b/'last.pt')['step']
+    assert p.returncode == -signal.SIGKILL and 0 < killed_at < params['max_steps'] and not (b/'metrics.json').exists()
+    cmd, _ = _cli(b, resume=True)
+    r = subprocess.run(cmd, cwd=ROOT, env=ENV, check=True, capture_output=True, text=True)
+    assert f"resuming from last.pt at step {killed_at}" in r.stdout
+    ra, rb = (json.loads((d/'metrics.json').read_text()) for d in (a, b))
+    assert ra['metrics'] == rb['metrics'] and ra['baseline'] == rb['baseline']
+    ca, cb = load_checkpoint(a/'last.pt'), load_checkpoint(b/'last.pt')
+    assert ca['step'] == cb['step'] == params['max_steps'] and ca['history'] == cb['history']
+    for k, v in ca['model'].items(): assert torch.equal(v, cb['model'][k]), k
+    strip = lambda rows: [{k: v for k, v in r.items() if k != 'seconds'} for r in rows]
+    assert strip(read_log(a/'log.csv')) == strip(read_log(b/'log.csv'))
+
+
+DIST = r'''
+import json, sys, torch, torch.distributed as dist
+from clip_sbir.core import SBIRConfig
+from clip_sbir.data.real import load_data
+from clip_sbir.models.clip import load_clip
+from clip_sbir.run import init_run, make_encoder, train_encoder, evaluate_encoder
+from clip_sbir.train import DistEnv
+out = sys.argv[1]
+cfg = SBIRConfig(mode='fg', pretrained='none', device='cpu', batch_size=16, n_classes_per_batch=4, max_steps=3, val_queries=40, out_dir=out)
+env, device = init_run(cfg)
+data = load_data(cfg.dataset, cfg.data_root, cfg.split)
+enc = make_encoder(load_clip(cfg.model, cfg.pretrained, device), cfg)
+if env.rank == 1:   # start the processes apart: fit must broadcast rank 0's values, then keep them equal
+    with torch.no_grad():
+        for p in enc.parameters():
+            if p.requires_grad: p.add_(1.0)
+st = train_encoder(enc, data, cfg, env, device, progress=False)
+flat = torch.cat([v.flatten() for v in enc.trainable_state_dict().values()])
+every = [torch.zeros_like(flat) for _ in range(env.world)]; dist.all_gather(every, flat)
+res, (qf, gf) = evaluate_encoder(enc, data.test, cfg, env=env, device=device, return_features=True)
+if env.rank == 0:
+    single, (qs, gs) = evaluate_encoder(enc, data.test, cfg, env=DistEnv(), device=device, return_features=True)
+    json.dump({'world': env.world, 'same_params': all(torch.equal(every[0], e) for e in every), 'changed': bool((flat != 0).any()),
+               'gathered': res, 'single': single, 'feat_diff': max((qf - qs).abs().max().item(), (gf - gs).abs().max().item()),
+               'steps': st['step'], 'n_q': len(qf)}, open(f'{out}/dist.json', 'w'))
+dist.destroy_process_group()
+'''
+
+def test_two_processes_stay_identical_and_gather_the_evaluation(tmp_path):
+    script = tmp_path/'dist_run.py'; script.write_text(DIST)
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(script), str(tmp_path)],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads((tmp_path/'dist.json').read_text())
+    assert d['world'] == 2 and d['same_params'] and d['steps'] == 3
+    assert d['gathered'].keys() == d['single'].keys()
+    for k, v in d['single'].items(): assert abs(d['gathered'][k] - v) <= 1e-6, (k, d['gathered'][k], v)
+    assert d['feat_diff'] < 1e-5 and d['changed']
