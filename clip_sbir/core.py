@@ -72,11 +72,11 @@ class SBIRConfig:
     method: str = 'ours'             # ours | frozen | ft | lin | deep
     n_prompts: int = 3               # K learnable prompt tokens (paper: 3)
     prompt_position: str = 'append'  # append (code) | prepend
-    epochs: int = 4                  # passes over the training sketches
+    epochs: int = 3                  # passes over the training sketches (paper: 60)
     batch_size: int = 64             # triplets per step = n_classes_per_batch * n_per_class
     n_classes_per_batch: int = 8     # P: classes per class-balanced batch (the f-divergence needs P >= 2)
-    lr_prompt: float = 1e-3          # learning rate of the prompts (code: 1e-4 at paper scale)
-    lr_ln: float = 1e-4              # learning rate of the LayerNorm affine parameters (code: 1e-6)
+    lr_prompt: float = 1e-2          # learning rate of the prompts (code: 1e-4 at paper scale)
+    lr_ln: float = 1e-2              # learning rate of the LayerNorm affine parameters (code: 1e-6; paper: 1e-5)
     lr_other: float = 1e-5           # learning rate of any other trainable weights (ft / lin / deep heads)
     weight_decay: float = 0.0        # AdamW weight decay (open)
     schedule: str = 'cosine'         # none | cosine (open)

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """Seeds table for README: the main job on the embedded default, 3 seeds x 2 modes, trained vs frozen CLIP.
 
-    python tools/seeds_table.py                 # runs what is missing under runs/seeds, prints the table
+    python tools/seeds_table.py                 # 3 seeds x 2 modes under runs/seeds (about 4 minutes), prints the table
     python tools/seeds_table.py --seeds 0 1 2 --modes zs fg -p epochs 4
+    python tools/seeds_table.py --reuse         # only print, reusing runs whose metrics.json has the same config
 
 Each run is `python -m clip_sbir.run` (the steps of nbs/train.ipynb) in its own process, writing
-runs/seeds/<mode>_seed<k>/metrics.json; a run whose metrics.json holds the same config is reused.
+runs/seeds/<mode>_seed<k>/metrics.json. With --reuse, a run whose metrics.json holds the same config
+is not rerun (the config does not record the world's or the weights' version: rerun after they change).
 The claim checked: on the unseen categories, mean(trained) - baseline > 3 x std(trained over seeds)
-(zs: mAP@all, fg: acc@1). The frozen baseline has no trainable state, so it does not vary with the seed.
+(zs: mAP@all, fg: acc@1), std = sample standard deviation over the seeds. The frozen baseline has no
+trainable state, so it does not vary with the seed.
 """
 import argparse, json, subprocess, sys, time
 from pathlib import Path
@@ -16,12 +19,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 KEY = {'zs': 'mAP@all', 'fg': 'acc@1'}
 
-def run(mode, seed, out, extra, force):
+def run(mode, seed, out, extra, reuse):
     from clip_sbir.run import parse_args
     argv = ['-p', 'mode', mode, '-p', 'seed', str(seed), '-p', 'out_dir', str(out)] + sum((['-p', k, v] for k, v in extra), [])
     cfg = parse_args(argv).to_dict()
     m = out/'metrics.json'
-    if not force and m.exists() and json.loads(m.read_text())['config'] == cfg: return json.loads(m.read_text()), 0.0
+    if reuse and m.exists() and json.loads(m.read_text())['config'] == cfg: return json.loads(m.read_text()), 0.0
     t = time.perf_counter()
     subprocess.run([sys.executable, '-m', 'clip_sbir.run', *argv], cwd=ROOT, check=True)
     return json.loads(m.read_text()), time.perf_counter() - t
@@ -32,13 +35,13 @@ def main():
     ap.add_argument('--modes', nargs='+', default=['zs', 'fg'])
     ap.add_argument('--out', default='runs/seeds', help="folder of the runs (relative to the repository)")
     ap.add_argument('-p', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help="extra parameter for every run")
-    ap.add_argument('--force', action='store_true', help="rerun even when metrics.json exists")
+    ap.add_argument('--reuse', action='store_true', help="reuse runs whose metrics.json has the same config")
     a = ap.parse_args()
     rows, ok = [], True
     for mode in a.modes:
         recs = []
         for s in a.seeds:
-            rec, secs = run(mode, s, ROOT/a.out/f'{mode}_seed{s}', a.p, a.force)
+            rec, secs = run(mode, s, ROOT/a.out/f'{mode}_seed{s}', a.p, a.reuse)
             recs.append(rec)
             print(f"{mode} seed {s}: {KEY[mode]} {rec['metrics'][KEY[mode]]:.4f} (frozen {rec['baseline'][KEY[mode]]:.4f}); "
                   f"train {rec['train_seconds']:.0f} s" + (f", run {secs:.0f} s" if secs else " (cached)"), file=sys.stderr)
