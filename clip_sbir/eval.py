@@ -17,7 +17,7 @@ from .data.core import SBIRSplit, ArrayReader, ImageDataset, collate_skip, sbir_
 from .metrics import zs_metrics, fg_metrics
 
 # %% auto #0
-__all__ = ['model_fingerprint', 'reader_fingerprint', 'extract_features', 'evaluate', 'save_json']
+__all__ = ['model_fingerprint', 'reader_fingerprint', 'extract_features', 'evaluate', 'metrics_from_features', 'save_json']
 
 # %% ../nbs/05a_eval.ipynb #36cda1fd
 def _digest(*parts)->str:
@@ -127,16 +127,28 @@ def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3
         gf = extract_features(encoder.encode_photo, split.photos, split.reader, sbir_transform(size, 'photo'),
                               cache_key=ident and f"{ident}|photo", **kw)
     finally: encoder.train(was)
+    return {'mode': mode, **metrics_from_features(qf, gf, split, mode, qi, fg_gallery, per_class, device)}
+
+def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the sketches `queries`; NaN rows = unreadable
+                          gf:torch.Tensor,           # (n_photos, d) features of all of `split.photos`; NaN rows = unreadable
+                          split:SBIRSplit,           # the split the features come from (labels, pairs)
+                          mode:str='zs',             # 'zs' | 'fg'
+                          queries=None,              # sketch indices of the rows of `qf`; None = all sketches
+                          fg_gallery:str='category', # fg: 'category' | 'unseen'
+                          per_class:bool=False,      # zs: add the per-class rows
+                          device=None,               # where the metrics run; None = where `qf` is
+                         )->dict:
+    "The mode's metrics from features, leaving out unreadable images (NaN rows) and counting them"
+    qi = np.arange(split.n_sketches) if queries is None else np.asarray(queries)
     qok, gok = torch.isfinite(qf).all(1).numpy(), torch.isfinite(gf).all(1).numpy()
-    res = {'mode': mode}
     if mode == 'zs':
-        res.update(zs_metrics(qf[qok], split.sketch_labels[qi][qok], gf[gok], split.photo_labels[gok], per_class=per_class,
-                              classes=split.classes, device=device))   # metrics on the encoder's device too
+        res = zs_metrics(qf[qok], split.sketch_labels[qi][qok], gf[gok], split.photo_labels[gok], per_class=per_class,
+                         classes=split.classes, device=device)
     else:
         new = np.full(split.n_photos, -1); new[gok] = np.arange(gok.sum())            # photo index after dropping unreadable ones
         pair = split.sketch_pair[qi][qok]; pair = np.where(pair >= 0, new[np.maximum(pair, 0)], -1)  # a lost photo loses its query
-        res.update(fg_metrics(qf[qok], split.sketch_labels[qi][qok], pair, gf[gok], split.photo_labels[gok], gallery=fg_gallery, device=device),
-                   fg_gallery=fg_gallery)
+        res = fg_metrics(qf[qok], split.sketch_labels[qi][qok], pair, gf[gok], split.photo_labels[gok], gallery=fg_gallery, device=device)
+        res['fg_gallery'] = fg_gallery
     res['n_unreadable'] = int((~qok).sum() + (~gok).sum())
     return res
 

@@ -124,16 +124,9 @@ def encode_split(encoder, split:SBIRSplit, cfg:SBIRConfig, queries=None, env:Dis
 
 def retrieval_metrics(qf, gf, split:SBIRSplit, cfg:SBIRConfig, queries=None)->dict:
     "The mode's metrics for sketch features `qf` (of `queries`, default all) against all photo features `gf`"
-    from clip_sbir.metrics import zs_metrics, fg_metrics
-    q = np.arange(split.n_sketches) if queries is None else np.asarray(queries)
-    qok, gok = torch.isfinite(qf).all(1).numpy(), torch.isfinite(gf).all(1).numpy()   # unreadable images left out
-    if cfg.mode == 'zs':
-        res, keys = zs_metrics(qf[qok], split.sketch_labels[q][qok], gf[gok], split.photo_labels[gok]), ZS_KEYS
-    else:
-        new = np.full(split.n_photos, -1); new[gok] = np.arange(gok.sum())       # photo index once unreadable ones are dropped
-        pair = split.sketch_pair[q][qok]; pair = np.where(pair >= 0, new[np.maximum(pair, 0)], -1)
-        res, keys = fg_metrics(qf[qok], split.sketch_labels[q][qok], pair, gf[gok], split.photo_labels[gok], gallery=cfg.fg_gallery), FG_KEYS
-    return {k: float(res[k]) for k in keys} | {'n_query': int(res['n_query']), 'n_gallery': int(res['n_gallery'])}
+    from clip_sbir.eval import metrics_from_features
+    res = metrics_from_features(qf, gf, split, cfg.mode, queries, cfg.fg_gallery)
+    return {k: float(res[k]) for k in (ZS_KEYS if cfg.mode == 'zs' else FG_KEYS)} | {'n_query': int(res['n_query']), 'n_gallery': int(res['n_gallery'])}
 
 def evaluate_encoder(encoder, split:SBIRSplit, cfg:SBIRConfig, queries=None, env:DistEnv|None=None, device=None,
                      return_features:bool=False, cache:bool=False):
