@@ -174,11 +174,10 @@ SBIRConfig.to_dict = _to_dict
 
 # %% ../nbs/00_core.ipynb #d1ea213f
 def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
-                   nb_path:str|None=None): # the running notebook (papermill sets it); None = skip
+                   injected:Iterable[str]): # names papermill injected (e.g. `injected_names(output_nb)`)
     "Raise `ConfigError` for a papermill-injected parameter the notebook does not declare"
     declared = set(declared)
-    injected = injected_names(nb_path) if nb_path else set()
-    for k in sorted(injected - declared):
+    for k in sorted(set(injected) - declared):
         close = difflib.get_close_matches(k, sorted(declared), n=1)
         raise ConfigError('parameter', k, "a parameter this notebook defines" + (f" (did you mean {close[0]!r}?)" if close else f": {', '.join(sorted(declared))}"))
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_run.ipynb #d12ccae9
 from __future__ import annotations
-import argparse, ast, copy, difflib, json, os, sys, time
+import argparse, ast, copy, json, os, sys, time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import clip_sbir
-from .core import (ConfigError, SBIRConfig, config_fields, git_sha, injected_names, seed_everything)
+from .core import (ConfigError, SBIRConfig, check_injected, config_fields, git_sha, injected_names, seed_everything)
 from .data.core import SBIRSplit, SBIRData, sbir_transform
 from .models.clip import image_size_of
 from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_log, resolve_precision, save_checkpoint,
@@ -50,9 +50,7 @@ def notebook_params(ns:dict, # the notebook's namespace: `globals()`
     out_nb = ns.get('PAPERMILL_OUTPUT_PATH')                     # set by `papermill --inject-paths`
     if isinstance(out_nb, str) and Path(out_nb).is_file(): injected |= injected_names(out_nb)
     injected -= set(PAPERMILL_PATHS)
-    for k in sorted(set(injected) - set(declared)):
-        close = difflib.get_close_matches(k, declared, n=1)
-        raise ConfigError('parameter', k, "a parameter this notebook defines" + (f" (did you mean {close[0]!r}?)" if close else f": {', '.join(declared)}"))
+    check_injected(declared, injected)
     missing = [k for k in declared if k not in ns]
     if missing: raise ConfigError('parameters cell', missing, "a definition of every declared parameter")
     return {k: ns[k] for k in declared}
