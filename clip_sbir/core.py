@@ -72,6 +72,7 @@ class SBIRConfig:
     method: str = 'ours'             # ours | frozen | ft | lin | deep
     n_prompts: int = 3               # K learnable prompt tokens (paper: 3)
     prompt_position: str = 'append'  # append (code) | prepend
+    tune_ln: bool = True             # learn the LayerNorm affine parameters beside the prompts (paper: yes)
     epochs: int = 3                  # passes over the training sketches (paper: 60)
     batch_size: int = 64             # triplets per step = n_classes_per_batch * n_per_class
     n_classes_per_batch: int = 8     # P: classes per class-balanced batch (the f-divergence needs P >= 2)
@@ -89,6 +90,7 @@ class SBIRConfig:
     lambda_ps: float = 1.0           # weight of the patch-shuffling loss, fg only (paper: 1)
     ps_grid: int = 2                 # patch-shuffling grid n (n x n patches; paper: 2)
     text_template: str = 'a photo of a {}' # prompt for the frozen text encoder (paper)
+    train_classes: float = 1.0       # fraction of the seen classes trained on, drawn from `seed` (ablation; 1 = all)
     image_size: int = 0              # input size; 0 = the model's own
     gallery: str = 'all'             # sketchy zs gallery: all (original + extended) | extended
     fg_gallery: str = 'category'     # fg gallery: category (query's own class) | unseen (all unseen photos)
@@ -146,6 +148,9 @@ def _validate(self:SBIRConfig):
         raise ConfigError('batch_size', self.batch_size, f"a multiple of n_classes_per_batch={self.n_classes_per_batch} (class-balanced batches of P x M triplets)")
     if self.lambda_div > 0 and self.mode == 'fg' and self.n_classes_per_batch < 2:
         raise ConfigError('n_classes_per_batch', self.n_classes_per_batch, ">= 2 when lambda_div > 0 (the regulariser compares categories)")
+    if not 0 < self.train_classes <= 1: raise ConfigError('train_classes', self.train_classes, "a fraction in (0, 1] of the seen classes")
+    if self.method in ('ours', 'deep') and self.n_prompts == 0 and not self.tune_ln:
+        raise ConfigError('n_prompts', self.n_prompts, f">= 1 when tune_ln=False: method={self.method!r} would have nothing to train")
     if '{}' not in self.text_template: raise ConfigError('text_template', self.text_template, "a template containing '{}' for the class name")
     if not (self.device in ('auto', 'cpu', 'cuda', 'mps') or self.device.startswith('cuda:')):
         raise ConfigError('device', self.device, "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps'")

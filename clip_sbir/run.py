@@ -20,9 +20,9 @@ from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_
 
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS', 'assigned_names', 'injected_in_history',
-           'notebook_params', 'init_run', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
+           'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
            'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'train_encoder', 'results', 'write_json',
-           'comparison', 'plot_examples', 'run_experiment', 'parse_value', 'parse_args', 'main']
+           'comparison', 'plot_examples', 'run_experiment', 'load_trained', 'parse_value', 'parse_args', 'main']
 
 # %% ../nbs/06a_run.ipynb #f8fd7846
 def assigned_names(src:str)->set:
@@ -66,6 +66,17 @@ def init_run(cfg:SBIRConfig)->tuple:
     return env, device
 
 # %% ../nbs/06a_run.ipynb #d5d0fc95
+def load_run_data(cfg:SBIRConfig)->SBIRData:
+    "`cfg`'s dataset and split, its training side cut to `cfg.train_classes` of the seen classes"
+    from clip_sbir.data.real import load_data
+    from clip_sbir.data.core import with_train_classes
+    data = with_train_classes(load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery), cfg.train_classes, cfg.seed)
+    if len(data.train.classes) < cfg.n_classes_per_batch:
+        raise ConfigError('train_classes', cfg.train_classes, f"a fraction leaving at least n_classes_per_batch={cfg.n_classes_per_batch} "
+                          f"of the {cfg.dataset} seen classes (it leaves {len(data.train.classes)}); or lower n_classes_per_batch")
+    return data
+
+# %% ../nbs/06a_run.ipynb #0dcefc33
 def make_encoder(clip, cfg:SBIRConfig, method:str|None=None):
     "Seeded `build_encoder` for `cfg` (or `method`, e.g. 'frozen' for the baseline) over a copy of `clip`"
     from clip_sbir.models.prompts import build_encoder
@@ -73,7 +84,7 @@ def make_encoder(clip, cfg:SBIRConfig, method:str|None=None):
         raise ConfigError('image_size', cfg.image_size, f"0 or {image_size_of(clip)} (the input size of {cfg.model})")
     seed_everything(cfg.seed)
     return build_encoder(copy.deepcopy(clip), mode=cfg.mode, method=method or cfg.method, n_prompts=cfg.n_prompts,
-                         prompt_position=cfg.prompt_position)
+                         prompt_position=cfg.prompt_position, tune_ln=cfg.tune_ln)
 
 def input_size(encoder, cfg:SBIRConfig)->int:
     "Image side fed to the encoder: `cfg.image_size`, or the model's own when 0"
@@ -152,6 +163,7 @@ def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None,
 
 # %% ../nbs/06a_run.ipynb #6dbcf5c9
 METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'seed', 'n_query', 'n_gallery', 'n_train_sketches',
+                'n_train_classes',
                 'metrics', 'baseline', 'train_seconds', 'eval_seconds', 'git_sha', 'config')
 
 def results(cfg:SBIRConfig, data:SBIRData, metrics:dict, baseline:dict, train_seconds:float, eval_seconds:float)->dict:
@@ -159,6 +171,7 @@ def results(cfg:SBIRConfig, data:SBIRData, metrics:dict, baseline:dict, train_se
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith('n_')}
     return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method, 'seed': cfg.seed,
             'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_train_sketches': data.train.n_sketches,
+            'n_train_classes': len(data.train.classes),
             'metrics': strip(metrics), 'baseline': strip(baseline), 'train_seconds': round(float(train_seconds), 3),
             'eval_seconds': round(float(eval_seconds), 3), 'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
 
@@ -194,11 +207,10 @@ def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
 # %% ../nbs/06a_run.ipynb #899952c3
 def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
     "Load data and CLIP, evaluate the frozen baseline, train, evaluate, write `out_dir/metrics.json`; returns the record"
-    from clip_sbir.data.real import load_data
     from clip_sbir.models.clip import load_clip
     env, device = init_run(cfg)
     if env.is_main: print(f"{env.world} process(es) on {device}")
-    data = load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery)
+    data = load_run_data(cfg)
     clip = load_clip(cfg.model, cfg.pretrained, device)
     baseline = evaluate_encoder(make_encoder(clip, cfg, 'frozen'), data.test, cfg, env=env, device=device, cache=True)
     encoder = make_encoder(clip, cfg).to(device)
@@ -208,6 +220,26 @@ def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
     rec = results(cfg, data, metrics, baseline, st['train_seconds'], time.perf_counter() - t)
     if env.is_main: write_json(rec, Path(cfg.out_dir)/'metrics.json')
     return rec
+
+# %% ../nbs/06a_run.ipynb #f6d2f63c
+def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)
+                 which:str='last', # 'last' (the model metrics.json scores) | 'best' (best validation)
+                 device=None,      # default: the CPU
+                 clip=None,        # the run's CLIP, already loaded (saves loading it per run)
+                )->tuple:
+    "`(encoder, cfg)` of a finished run, in eval mode"
+    from clip_sbir.models.clip import load_clip
+    ck_path = Path(run_dir)/f'{which}.pt'
+    if which not in ('last', 'best'): raise ConfigError('which', which, "'last' | 'best'")
+    if not ck_path.is_file(): raise FileNotFoundError(f"{ck_path} does not exist: is {run_dir} a finished training run (method != 'frozen')?")
+    ck = load_checkpoint(ck_path)
+    saved = {k: v for k, v in ck['config'].items() if k in config_fields()}
+    cfg = SBIRConfig.from_params({**saved, 'device': 'cpu', 'resume': False})
+    device = torch.device(device or 'cpu')
+    clip = clip if clip is not None else load_clip(cfg.model, cfg.pretrained, device)
+    enc = make_encoder(clip, cfg).to(device)
+    enc.load_trainable_state_dict(ck['model'])
+    return enc.eval(), cfg
 
 # %% ../nbs/06a_run.ipynb #dd3b0c51
 def parse_value(v:str):

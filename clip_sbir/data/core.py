@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01_data.core.ipynb #52c096b5
 from __future__ import annotations
-import warnings
+import dataclasses, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +19,8 @@ from ..core import ConfigError
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SKETCH_FILL', 'PHOTO_FILL', 'FileReader', 'ArrayReader', 'SBIRSplit', 'check_nonempty',
-           'SBIRData', 'pad_to_square', 'PadToSquare', 'sbir_transform', 'ImageDataset', 'collate_skip']
+           'SBIRData', 'subset_classes', 'with_train_classes', 'pad_to_square', 'PadToSquare', 'sbir_transform',
+           'ImageDataset', 'collate_skip']
 
 # %% ../../nbs/01_data.core.ipynb #29abacb9
 class FileReader:
@@ -114,6 +115,31 @@ class SBIRData:
             w = max([len(k) for k in c] + [5])
             lines += [f"  {k:<{w}} {s:>7} {p:>7}" for k, (s, p) in c.items()]
         return '\n'.join(lines)
+
+# %% ../../nbs/01_data.core.ipynb #34b73dc8
+def subset_classes(split:SBIRSplit, classes:Sequence[str])->SBIRSplit:
+    "The part of `split` holding `classes` (in that order): labels renumbered, pairs re-pointed"
+    missing = [c for c in classes if c not in split.classes]
+    if missing: raise ConfigError('classes', missing[:10], f"class names of this split: {', '.join(split.classes[:20])}")
+    old = np.array([split.classes.index(c) for c in classes], dtype=np.int64)
+    new_of = np.full(len(split.classes), -1, np.int64); new_of[old] = np.arange(len(old))
+    ks, kp = np.flatnonzero(new_of[split.sketch_labels] >= 0), np.flatnonzero(new_of[split.photo_labels] >= 0)
+    photo_new = np.full(split.n_photos, -1, np.int64); photo_new[kp] = np.arange(len(kp))
+    pair = None
+    if split.sketch_pair is not None:
+        sp = split.sketch_pair[ks]; pair = np.where(sp >= 0, photo_new[np.maximum(sp, 0)], -1)
+    return SBIRSplit(list(classes), [split.sketches[i] for i in ks], new_of[split.sketch_labels[ks]],
+                     [split.photos[i] for i in kp], new_of[split.photo_labels[kp]], sketch_pair=pair,
+                     photo_basic=None if split.photo_basic is None else split.photo_basic[kp],
+                     reader=split.reader, sketch_reader=split.sketch_reader)
+
+def with_train_classes(data:SBIRData, fraction:float, seed:int=0)->SBIRData:
+    "`data` trained on `round(fraction * n_seen)` (at least 1) seen classes drawn from `seed`; test side unchanged"
+    if not 0 < fraction <= 1: raise ConfigError('train_classes', fraction, "a fraction in (0, 1] of the seen classes")
+    if fraction == 1: return data
+    n = len(data.train.classes); k = max(1, int(round(fraction * n)))
+    keep = sorted(np.random.RandomState(seed).choice(n, k, replace=False))
+    return dataclasses.replace(data, train=subset_classes(data.train, [data.train.classes[i] for i in keep]))
 
 # %% ../../nbs/01_data.core.ipynb #72c4fb42
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -273,4 +273,4 @@ def encoder_from_config(cfg, # an `SBIRConfig`
     clip = load_clip(cfg.model, cfg.pretrained, device if device is not None else resolve_device(cfg.device))
     size = image_size_of(clip)
     if cfg.image_size and cfg.image_size != size: raise ConfigError('image_size', cfg.image_size, f"0 or {size} (the input size of {cfg.model})")
-    return build_encoder(clip, cfg.mode, cfg.method, cfg.n_prompts, cfg.prompt_position)
+    return build_encoder(clip, cfg.mode, cfg.method, cfg.n_prompts, cfg.prompt_position, tune_ln=cfg.tune_ln)
