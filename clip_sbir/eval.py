@@ -129,6 +129,7 @@ def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3
     finally: encoder.train(was)
     return {'mode': mode, **metrics_from_features(qf, gf, split, mode, qi, fg_gallery, per_class, device)}
 
+# %% ../nbs/05a_eval.ipynb #ea7ee3bf
 def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the sketches `queries`; NaN rows = unreadable
                           gf:torch.Tensor,           # (n_photos, d) features of all of `split.photos`; NaN rows = unreadable
                           split:SBIRSplit,           # the split the features come from (labels, pairs)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, SBIRConfig, check_choice, config_fields, MODES
 from .run import KEY_METRIC, ZS_KEYS, FG_KEYS, load_run_data, run_experiment
+from .viz import _get_ax
 
 # %% auto #0
 __all__ = ['RUN_ONLY', 'NAMED', 'COMPONENTS', 'FULL', 'FROZEN', 'SWEEPS', 'METHOD_NAMES', 'PAPER_RESULTS', 'PAPER_COLUMNS',
@@ -77,6 +78,7 @@ def cached_run(cfg:SBIRConfig,     # the run (its `out_dir` is replaced)
         rec = json.loads(m.read_text())
         if run_identity(rec['config']) == run_identity(cfg): return {**rec, 'run_dir': str(out), 'cached': True}
     out.mkdir(parents=True, exist_ok=True)
+    if not reuse: m.unlink(missing_ok=True)                # a rerun that fails must not leave the old result behind
     cfg = dataclasses.replace(cfg, out_dir=str(out), resume=reuse and (out/'last.pt').is_file())
     with open(out/'run.log', 'a') as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         rec = run_experiment(cfg, progress=False)
@@ -196,10 +198,6 @@ def results_table(df:pd.DataFrame, digits:int=3)->str:
     return t.to_markdown(index=False)
 
 # %% ../nbs/10_experiments.ipynb #6a46a35f
-def _get_ax(ax=None, figsize=(4.5, 3)):
-    if ax is None: _, ax = plt.subplots(figsize=figsize)
-    return ax
-
 def plot_components(df:pd.DataFrame, # rows of `run_grid` (the 'components' sweep of one mode is drawn)
                     mode:str,        # 'zs' | 'fg'
                     ax=None)->plt.Axes:
@@ -225,7 +223,7 @@ def plot_components(df:pd.DataFrame, # rows of `run_grid` (the 'components' swee
 def plot_sweep(df:pd.DataFrame, mode:str, sweep:str, # rows of `run_grid`; which mode and sweep to draw
                xlabel:str|None=None, ax=None)->plt.Axes:
     "Key metric against the sweep's value, mean ± std over seeds, the frozen baseline dashed"
-    ax = _get_ax(ax)
+    ax = _get_ax(ax, (4.5, 3))
     d = df[(df['mode'] == mode) & (df.sweep == sweep)]
     if d.empty: raise ValueError(f"no {sweep!r} runs of mode {mode!r} in these rows")
     sns.lineplot(d, x='x', y='value', errorbar='sd', marker='o', err_style='bars', ax=ax, err_kws={'capsize': 3})
@@ -289,7 +287,7 @@ def baselines_table(df:pd.DataFrame, # rows of `run_grid` over `method_variants`
 def plot_methods(df:pd.DataFrame, # rows of `run_grid` over `method_variants`, one mode
                  metric:str|None=None, ax=None)->plt.Axes:
     "Bars of `metric` (default the mode's key metric) per method, mean ± std over seeds"
-    ax = _get_ax(ax)
+    ax = _get_ax(ax, (4.5, 3))
     if df['mode'].nunique() != 1: raise ValueError(f"rows of one mode, got {list(df['mode'].unique())}")
     metric = metric or df.key.iloc[0]
     sns.barplot(df, x='label', y=metric, errorbar='sd', ax=ax, color='tab:blue', capsize=0.25, err_kws={'linewidth': 1})
