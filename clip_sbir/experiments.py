@@ -16,7 +16,7 @@ import seaborn as sns
 from tqdm.auto import tqdm
 
 from .core import ConfigError, SBIRConfig, check_choice, config_fields, MODES
-from .run import KEY_METRIC, ZS_KEYS, FG_KEYS, load_run_data, run_experiment
+from .run import KEY_METRIC, ZS_KEYS, FG_KEYS, load_run_data, read_params_file, run_experiment
 from .viz import _get_ax
 
 # %% auto #0
@@ -32,15 +32,8 @@ def run_params(mode:str,             # 'zs' | 'fg'
                overrides:dict|None=None, # parameters that win over the file's (e.g. {'epochs': 1, 'data_root': ...})
               )->dict:
     "Validated run parameters: the file's, then `mode`, then `overrides`"
-    import yaml
     check_choice('mode', mode, MODES)
-    params = {}
-    if params_file:
-        p = Path(params_file).expanduser()
-        if not p.is_file(): raise ConfigError('params_file', params_file, "a YAML file of run parameters, e.g. configs/sketchy_fg.yaml")
-        params = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(params, dict): raise ConfigError('params_file', params_file, "a YAML mapping of parameter names to values")
-    params = {**params, 'mode': mode, **(overrides or {})}
+    params = {**(read_params_file(params_file, 'params_file') if params_file else {}), 'mode': mode, **(overrides or {})}
     SBIRConfig.from_params(params)                       # raises on an unknown name or a bad value
     return params
 

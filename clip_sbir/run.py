@@ -22,7 +22,8 @@ from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_
 __all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS', 'assigned_names', 'injected_in_history',
            'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
            'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'train_encoder', 'results', 'write_json',
-           'comparison', 'plot_examples', 'run_experiment', 'load_trained', 'parse_value', 'parse_args', 'main']
+           'comparison', 'plot_examples', 'run_experiment', 'load_trained', 'parse_value', 'read_params_file',
+           'parse_args', 'main']
 
 # %% ../nbs/06a_run.ipynb #f8fd7846
 def assigned_names(src:str)->set:
@@ -251,6 +252,15 @@ def parse_value(v:str):
         except ValueError: pass
     return v
 
+def read_params_file(path:str|Path, field:str='parameters_file')->dict:
+    "Run parameters from a YAML file (e.g. configs/sketchy_fg.yaml); clear errors for a missing file or a non-mapping"
+    import yaml
+    p = Path(path).expanduser()
+    if not p.is_file(): raise ConfigError(field, str(path), "a YAML file of run parameters, e.g. configs/sketchy_fg.yaml")
+    params = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(params, dict): raise ConfigError(field, str(path), "a YAML mapping of parameter names to values")
+    return params
+
 def parse_args(argv:list|None=None)->SBIRConfig:
     "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
     import yaml
@@ -260,7 +270,7 @@ def parse_args(argv:list|None=None)->SBIRConfig:
     ap.add_argument('-p', '--parameters', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help="one parameter")
     a = ap.parse_args(argv)
     params = {}
-    for f in a.parameters_file: params.update(yaml.safe_load(Path(f).read_text()) or {})
+    for f in a.parameters_file: params.update(read_params_file(f))
     for y in a.parameters_yaml: params.update(yaml.safe_load(y) or {})
     params.update({k: parse_value(v) for k, v in a.parameters})
     return SBIRConfig.from_params(params)
