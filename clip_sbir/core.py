@@ -90,7 +90,8 @@ class SBIRConfig:
     lambda_ps: float = 1.0           # weight of the patch-shuffling loss, fg only (paper: 1)
     ps_grid: int = 2                 # patch-shuffling grid n (n x n patches; paper: 2)
     text_template: str = 'a photo of a {}' # prompt for the frozen text encoder (paper)
-    train_classes: float = 1.0       # fraction of the seen classes trained on, drawn from `seed` (ablation; 1 = all)
+    val_classes: str = 'auto'        # seen classes held out for validation: auto (1 in 8, at least 2) | N | 0 (none) | custom:a,b | a file
+    train_classes: float = 1.0       # fraction of the remaining seen classes trained on, drawn from `seed` (ablation; 1 = all)
     image_size: int = 0              # input size; 0 = the model's own
     gallery: str = 'all'             # sketchy zs gallery: all (original + extended) | extended
     fg_gallery: str = 'category'     # fg gallery: category (query's own class) | unseen (all unseen photos)
@@ -123,6 +124,7 @@ def _validate(self:SBIRConfig):
     check_choice('schedule', self.schedule, SCHEDULES)
     check_choice('gallery', self.gallery, SKETCHY_GALLERIES)
     check_choice('fg_gallery', self.fg_gallery, FG_GALLERIES)
+    if isinstance(self.val_classes, int) and not isinstance(self.val_classes, bool): self.val_classes = str(self.val_classes)  # `-p val_classes 0`
     for f in fields(self):
         v = getattr(self, f.name)
         if f.type in ('int', 'float') and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -149,6 +151,10 @@ def _validate(self:SBIRConfig):
     if self.lambda_div > 0 and self.mode == 'fg' and self.n_classes_per_batch < 2:
         raise ConfigError('n_classes_per_batch', self.n_classes_per_batch, ">= 2 when lambda_div > 0 (the regulariser compares categories)")
     if not 0 < self.train_classes <= 1: raise ConfigError('train_classes', self.train_classes, "a fraction in (0, 1] of the seen classes")
+    vc = self.val_classes.strip()
+    if not (vc == 'auto' or vc.isdigit() or (vc.startswith('custom:') and vc[len('custom:'):].strip(', ')) or Path(vc).expanduser().is_file()):
+        raise ConfigError('val_classes', self.val_classes, "'auto' (1 in 8 of the seen classes, at least 2), a number of classes (0: none), "
+                          "'custom:cls1,cls2,...' or a file listing seen classes to validate on")
     if self.method in ('ours', 'deep') and self.n_prompts == 0 and not self.tune_ln:
         raise ConfigError('n_prompts', self.n_prompts, f">= 1 when tune_ln=False: method={self.method!r} would have nothing to train")
     if '{}' not in self.text_template: raise ConfigError('text_template', self.text_template, "a template containing '{}' for the class name")

@@ -17,7 +17,8 @@ from .data.core import SBIRSplit, ArrayReader, ImageDataset, collate_skip, sbir_
 from .metrics import zs_metrics, fg_metrics
 
 # %% auto #0
-__all__ = ['model_fingerprint', 'reader_fingerprint', 'extract_features', 'evaluate', 'metrics_from_features', 'save_json']
+__all__ = ['model_fingerprint', 'reader_fingerprint', 'extract_features', 'evaluate', 'readable', 'remap_pairs',
+           'metrics_from_features', 'save_json']
 
 # %% ../nbs/05a_eval.ipynb #36cda1fd
 def _digest(*parts)->str:
@@ -129,6 +130,23 @@ def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3
     finally: encoder.train(was)
     return {'mode': mode, **metrics_from_features(qf, gf, split, mode, qi, fg_gallery, per_class, device)}
 
+# %% ../nbs/05a_eval.ipynb #d0481ce6
+def readable(feats)->np.ndarray:
+    "(n,) bool: True where a feature row is finite, False where its image was unreadable (a NaN row)"
+    x = torch.as_tensor(feats) if not torch.is_tensor(feats) else feats.detach()
+    if x.ndim != 2: raise ValueError(f"features of shape {tuple(x.shape)}: expected (n, d)")
+    return torch.isfinite(x.float()).all(1).cpu().numpy()
+
+def remap_pairs(pair, # (n_q,) paired photo index per query, -1 = none
+                gok,  # (n_photos,) bool, `readable` of the photo features
+               )->np.ndarray: # (n_q,) paired index among the readable photos, -1 = none or unreadable
+    "Fine-grained pairs re-indexed after dropping unreadable photos; a lost photo loses its query"
+    gok = np.asarray(gok, bool)
+    new = np.full(len(gok), -1); new[gok] = np.arange(gok.sum())     # photo index after dropping unreadable ones
+    pair = np.asarray(pair)
+    return np.where(pair >= 0, new[np.maximum(pair, 0)], -1)
+
+
 # %% ../nbs/05a_eval.ipynb #ea7ee3bf
 def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the sketches `queries`; NaN rows = unreadable
                           gf:torch.Tensor,           # (n_photos, d) features of all of `split.photos`; NaN rows = unreadable
@@ -141,13 +159,12 @@ def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the 
                          )->dict:
     "The mode's metrics from features, leaving out unreadable images (NaN rows) and counting them"
     qi = np.arange(split.n_sketches) if queries is None else np.asarray(queries)
-    qok, gok = torch.isfinite(qf).all(1).numpy(), torch.isfinite(gf).all(1).numpy()
+    qok, gok = readable(qf), readable(gf)
     if mode == 'zs':
         res = zs_metrics(qf[qok], split.sketch_labels[qi][qok], gf[gok], split.photo_labels[gok], per_class=per_class,
                          classes=split.classes, device=device)
     else:
-        new = np.full(split.n_photos, -1); new[gok] = np.arange(gok.sum())            # photo index after dropping unreadable ones
-        pair = split.sketch_pair[qi][qok]; pair = np.where(pair >= 0, new[np.maximum(pair, 0)], -1)  # a lost photo loses its query
+        pair = remap_pairs(split.sketch_pair[qi][qok], gok)                       # a lost photo loses its query
         res = fg_metrics(qf[qok], split.sketch_labels[qi][qok], pair, gf[gok], split.photo_labels[gok], gallery=fg_gallery, device=device)
         res['fg_gallery'] = fg_gallery
     res['n_unreadable'] = int((~qok).sum() + (~gok).sum())

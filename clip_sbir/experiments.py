@@ -125,7 +125,7 @@ def grid_configs(variants:Sequence[Variant], base:dict, seeds:Sequence[int])->li
         for s in seeds:
             try: cfg = SBIRConfig.from_params({**base, **v.params, 'seed': int(s)})
             except ConfigError as e: raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {v.label!r} of sweep {v.sweep!r})") from None
-            key = (cfg.dataset, cfg.data_root, cfg.split, cfg.gallery, cfg.train_classes, cfg.n_classes_per_batch, cfg.seed)
+            key = (cfg.dataset, cfg.data_root, cfg.split, cfg.gallery, cfg.val_classes, cfg.train_classes, cfg.n_classes_per_batch, cfg.seed)
             if cfg.train_classes < 1 and key not in checked: load_run_data(cfg); checked.add(key)   # enough classes left?
             out.append((v, int(s), cfg))
     return out
@@ -137,7 +137,7 @@ def run_grid(variants:Sequence[Variant], # what to run
              reuse:bool=True,            # read finished runs instead of rerunning them
              progress:bool=True,
             )->pd.DataFrame:
-    "One row per (variant, seed): the run's metrics, its frozen baseline, wall time, cached or not, folder"
+    "One row per (variant, seed): the run's metrics, its frozen baseline, its last validation score, wall time, cached or not, folder"
     jobs = grid_configs(variants, base, seeds)
     done, rows = {}, []
     bar = tqdm(jobs, disable=not progress, desc='runs', ncols=110)
@@ -148,6 +148,8 @@ def run_grid(variants:Sequence[Variant], # what to run
         r = done[name]; key = KEY_METRIC[cfg.mode]
         rows.append({'mode': cfg.mode, 'dataset': cfg.dataset, 'sweep': v.sweep, 'label': v.label, 'x': v.x, 'seed': s,
                      'method': cfg.method, **r['metrics'], 'baseline': r['baseline'][key], 'key': key, 'value': r['metrics'][key],
+                     'val': r['val_history'][-1][key] if r['val_history'] else r['val_baseline'].get(key, np.nan),   # seen classes
+                     'val_baseline': r['val_baseline'].get(key, np.nan),
                      'train_seconds': r['train_seconds'], 'cached': r['cached'], 'run_dir': r['run_dir']})
     return pd.DataFrame(rows)
 
@@ -290,16 +292,21 @@ def plot_methods(df:pd.DataFrame, # rows of `run_grid` over `method_variants`, o
     return ax
 
 # %% ../nbs/10_experiments.ipynb #88c858f6
-def per_query_scores(qf, gf, # (n_sketches, d) sketch and (n_photos, d) photo features of `split`
+def per_query_scores(qf, gf, # (n_sketches, d) sketch and (n_photos, d) photo features of `split`; NaN rows = unreadable
                      split, mode:str, fg_gallery:str='category')->np.ndarray:
     "(n_sketches,) higher-is-better score per query: AP@all (zs) or minus the paired photo's rank (fg); NaN when not scored"
     import torch
+    from clip_sbir.eval import readable, remap_pairs
     from clip_sbir.metrics import zs_per_query, fg_ranks
     qf, gf = torch.as_tensor(qf).float(), torch.as_tensor(gf).float()
-    if not (torch.isfinite(qf).all() and torch.isfinite(gf).all()): raise ValueError("features with NaN rows (unreadable images): drop them first")
-    if mode == 'zs': return zs_per_query(qf, split.sketch_labels, gf, split.photo_labels)['mAP@all']   # per query: its AP@all
-    out = np.full(split.n_sketches, np.nan); paired = split.sketch_pair >= 0
-    out[paired] = -fg_ranks(qf, split.sketch_labels, split.sketch_pair, gf, split.photo_labels, fg_gallery).astype(float)
+    qok, gok = readable(qf), readable(gf)                      # unreadable queries are not scored, unreadable photos not ranked
+    out = np.full(split.n_sketches, np.nan)
+    if mode == 'zs':
+        out[qok] = zs_per_query(qf[qok], split.sketch_labels[qok], gf[gok], split.photo_labels[gok])['mAP@all']   # per query: its AP@all
+        return out
+    pair = np.where(qok, remap_pairs(split.sketch_pair, gok), -1)   # a lost photo loses its query
+    paired = pair >= 0
+    out[paired] = -fg_ranks(qf[paired], split.sketch_labels[paired], pair[paired], gf[gok], split.photo_labels[gok], fg_gallery).astype(float)
     return out
 
 def query_wins(a:np.ndarray, b:np.ndarray)->dict:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 
 from .core import ConfigError, check_choice
+from .eval import readable
 from .viz import to_hwc
 
 # %% auto #0
@@ -20,12 +21,14 @@ __all__ = ['similarity', 'retrieve', 'rank_of', 'QueryResult', 'query_result', '
 
 # %% ../nbs/08_retrieval.ipynb #a97627a0
 def _feats(x, name:str)->torch.Tensor:
-    "Validated, L2-normalised (n, d) float32 features; a (d,) vector becomes (1, d)"
+    "Validated, L2-normalised (n, d) float32 features, NaN rows where unreadable; a (d,) vector becomes (1, d)"
     x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).detach().float().cpu()
     if x.ndim == 1: x = x[None]
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0: raise ValueError(f"{name} of shape {tuple(x.shape)}: expected non-empty (n, d) features or a (d,) vector")
-    if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or infinite values: expected finite features")
-    return F.normalize(x, dim=1)
+    ok = torch.as_tensor(readable(x))                                    # (n,)
+    x = F.normalize(torch.where(ok[:, None], x, torch.zeros(())), dim=1)  # (n, d)
+    x[~ok] = float('nan')                                                # an unreadable row stays marked
+    return x
 
 def _is_vector(x)->bool: return getattr(x, 'ndim', np.ndim(x)) == 1
 
@@ -43,50 +46,61 @@ def _candidates(candidates, n:int)->np.ndarray:
     if len(c) == 0: raise ValueError("candidates selects no gallery item: expected at least one")
     return c
 
-def similarity(query_feats, # (n_q, d) or (d,) query features
-               gallery_feats, # (n_g, d) gallery features
-              )->torch.Tensor:
-    "Cosine similarities (n_q, n_g)"
+def _scores(query_feats, gallery_feats)->tuple:
+    "(cosine similarities (n_q, n_g), readable queries (n_q,), readable gallery items (n_g,))"
     q, g = _feats(query_feats, 'query_feats'), _feats(gallery_feats, 'gallery_feats')
     if q.shape[1] != g.shape[1]: raise ValueError(f"query_feats have {q.shape[1]} dims and gallery_feats {g.shape[1]}: expected the same feature size")
-    return q @ g.T  # (n_q, n_g)
+    return q @ g.T, readable(q), readable(g)                         # (n_q, n_g), (n_q,), (n_g,)
 
-def retrieve(query_feats, # (n_q, d) or (d,) query features
-             gallery_feats, # (n_g, d) gallery features
-             k:int|None=5, # how many to return (clipped to the gallery size); None = the whole ranking
+def similarity(query_feats, # (n_q, d) or (d,) query features; NaN rows = unreadable images
+               gallery_feats, # (n_g, d) gallery features; NaN rows = unreadable images
+              )->torch.Tensor:
+    "Cosine similarities (n_q, n_g); NaN in the rows and columns of unreadable items"
+    return _scores(query_feats, gallery_feats)[0]
+
+def retrieve(query_feats, # (n_q, d) or (d,) query features; NaN rows = unreadable images
+             gallery_feats, # (n_g, d) gallery features; NaN rows = unreadable images, never ranked
+             k:int|None=5, # how many to return (clipped to the readable gallery size); None = the whole ranking
              candidates=None, # restrict to these gallery items: (n_g,) bool mask or index list
             )->tuple: # (scores, indices): (n_q, k) float32 and int64 arrays, or (k,) for a (d,) query
-    "Top-k gallery items per query, best first; equal scores keep gallery order"
+    "Top-k readable gallery items per query, best first; equal scores keep gallery order; an unreadable query gets NaN scores and index -1"
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
         raise ConfigError('k', k, "a positive integer or None (the whole ranking)")
-    s = similarity(query_feats, gallery_feats)                   # (n_q, n_g)
+    s, qok, gok = _scores(query_feats, gallery_feats)            # (n_q, n_g)
     cand = _candidates(candidates, s.shape[1])                   # (c,) ascending
+    cand = cand[gok[cand]]                                       # unreadable photos are never ranked
+    if len(cand) == 0: raise ValueError("every candidate gallery item is unreadable (NaN features): nothing to rank")
     sc = s[:, torch.as_tensor(cand)]                             # (n_q, c)
     order = torch.sort(sc, dim=1, descending=True, stable=True).indices[:, :k]  # (n_q, k) positions in cand
     scores, idx = sc.gather(1, order).numpy(), cand[order.numpy()]
+    scores[~qok], idx[~qok] = np.nan, -1                         # an unreadable query ranks nothing
     if _is_vector(query_feats): return scores[0], idx[0]
     return scores, idx
 
+
 # %% ../nbs/08_retrieval.ipynb #a9e4c55c
-def rank_of(query_feats, # (n_q, d) or (d,) query features
-            gallery_feats, # (n_g, d) gallery features
+def rank_of(query_feats, # (n_q, d) or (d,) query features; NaN rows = unreadable images
+            gallery_feats, # (n_g, d) gallery features; NaN rows = unreadable images, never ranked
             target_idx, # (n_q,) gallery index of each query's true match (or an int for a (d,) query)
             candidates=None, # restrict to these gallery items: (n_g,) bool mask or index list
-           )->np.ndarray: # (n_q,) int64 1-based ranks (an int for a (d,) query)
-    "1-based rank of each query's target in its ranked gallery, with `retrieve`'s tie rule"
-    s = similarity(query_feats, gallery_feats)                   # (n_q, n_g)
+           )->np.ndarray: # (n_q,) int64 1-based ranks, 0 = not ranked (an int for a (d,) query)
+    "1-based rank of each query's target with `retrieve`'s tie rule; 0 where the query or its target is unreadable"
+    s, qok, gok = _scores(query_feats, gallery_feats)            # (n_q, n_g)
     t = np.atleast_1d(np.asarray(target_idx))
     if t.shape != (s.shape[0],) or not np.issubdtype(t.dtype, np.integer) or t.min() < 0 or t.max() >= s.shape[1]:
         raise ValueError(f"target_idx={np.asarray(target_idx)!r}: expected {s.shape[0]} gallery indices in [0, {s.shape[1]})")
     cand = _candidates(candidates, s.shape[1])
     if not np.isin(t, cand).all(): raise ValueError(f"target_idx {t[~np.isin(t, cand)].tolist()} not among the candidates: expected each target to be a candidate")
     allowed = torch.zeros(s.shape[1], dtype=torch.bool); allowed[torch.as_tensor(cand)] = True
+    allowed &= torch.as_tensor(gok)                              # (n_g,) unreadable photos rank nowhere
     tt = torch.as_tensor(t)[:, None]                             # (n_q, 1)
     st = s.gather(1, tt)                                         # (n_q, 1) the target's score
     cols = torch.arange(s.shape[1])[None]                        # (1, n_g)
     before = ((s > st) | ((s == st) & (cols < tt))) & allowed    # (n_q, n_g) ranked before the target
     r = before.sum(1).numpy() + 1
+    r[~(qok & gok[t])] = 0                                       # not ranked: the query or its target is unreadable
     return int(r[0]) if _is_vector(query_feats) else r
+
 
 # %% ../nbs/08_retrieval.ipynb #b88ad22d
 @dataclass
@@ -97,19 +111,28 @@ class QueryResult:
     scores: list                     # their cosine similarities
     correct: list|None = None        # per shown item: is it a true match (None = no ground truth given)
     target: int|None = None          # the paired gallery item (fine-grained), else None
-    target_rank: int|None = None     # rank of the true match (fine-grained) or of the first correct item (category)
-    n_gallery: int = 0               # items ranked (after any restriction)
-    kind: str = 'none'               # 'pair' | 'category' | 'none': what "correct" means
+    target_rank: int|None = None     # rank of the true match (fine-grained) or of the first correct item (category); None = none ranked
+    n_gallery: int = 0               # readable items ranked (after any restriction)
+    kind: str = 'none'               # 'pair' | 'category' | 'none': what "correct" means; 'unreadable': the query's image was
+    unreadable_gallery: int = 0      # gallery items left out because their images were unreadable
+
+    def headline(self)->str:
+        "What the result says about the true match, in words"
+        if self.kind == 'unreadable': return "unreadable image, not ranked"
+        if self.kind == 'pair' and self.target_rank is None: return f"true match (photo {self.target}) unreadable; {self.n_gallery} ranked"
+        what = {'pair': 'true match', 'category': 'first correct photo'}.get(self.kind)
+        if what is None: return f"{self.n_gallery} ranked"
+        if self.target_rank is None: return f"no {what} among {self.n_gallery}"
+        return f"{what} at rank {self.target_rank} of {self.n_gallery}"
 
     def summary(self)->str:
         "One line: the rank of the true match and the shown items"
-        what = {'pair': 'true match', 'category': 'first correct photo'}.get(self.kind)
-        head = (f"query {self.query}: " if self.query >= 0 else "drawing: ") + (f"{what} at rank {self.target_rank} of {self.n_gallery}" if what else f"{self.n_gallery} ranked")
+        head = (f"query {self.query}: " if self.query >= 0 else "drawing: ") + self.headline()
         marks = [('+' if c else '-') if self.correct is not None else '' for c in (self.correct or [None] * len(self.indices))]
         return head + " | " + " ".join(f"{i}{m}({s:.3f})" for i, s, m in zip(self.indices, self.scores, marks))
 
-def query_result(query_feats, # (n_q, d) query features
-                 gallery_feats, # (n_g, d) gallery features
+def query_result(query_feats, # (n_q, d) query features; NaN rows = unreadable images
+                 gallery_feats, # (n_g, d) gallery features; NaN rows = unreadable images, never ranked
                  query:int, # which query
                  k:int=5, # items shown
                  q_labels=None, # (n_q,) query class labels (category-level correctness)
@@ -129,18 +152,24 @@ def query_result(query_feats, # (n_q, d) query features
     cand = (gl == ql) if gallery == 'category' else None
     pair = int(np.asarray(q_pair)[query]) if q_pair is not None else -1
     qf = query_feats[query]
-    n = len(_candidates(cand, len(gallery_feats)))
+    cand_idx = _candidates(cand, len(gallery_feats))
+    gok = readable(_feats(gallery_feats, 'gallery_feats'))[cand_idx]
+    n, lost = int(gok.sum()), int((~gok).sum())
+    if not readable(_feats(qf, 'query_feats'))[0]:
+        return QueryResult(int(query), [], [], None if not (has_labels or pair >= 0) else [], pair if pair >= 0 else None,
+                           None, n, 'unreadable', lost)
     if pair >= 0:
         scores, idx = retrieve(qf, gallery_feats, k, cand)
         return QueryResult(int(query), idx.tolist(), scores.tolist(), (idx == pair).tolist(), pair,
-                           rank_of(qf, gallery_feats, pair, cand), n, 'pair')
+                           rank_of(qf, gallery_feats, pair, cand) or None, n, 'pair', lost)
     if has_labels:
         scores, idx = retrieve(qf, gallery_feats, None, cand)    # the whole ranking: the first hit may lie past k
         hit = gl[idx] == ql
         return QueryResult(int(query), idx[:k].tolist(), scores[:k].tolist(), hit[:k].tolist(), None,
-                           int(np.argmax(hit)) + 1 if hit.any() else None, n, 'category')
+                           int(np.argmax(hit)) + 1 if hit.any() else None, n, 'category', lost)
     scores, idx = retrieve(qf, gallery_feats, k, cand)
-    return QueryResult(int(query), idx.tolist(), scores.tolist(), None, None, None, n, 'none')
+    return QueryResult(int(query), idx.tolist(), scores.tolist(), None, None, None, n, 'none', lost)
+
 
 # %% ../nbs/08_retrieval.ipynb #624e19eb
 def _image_at(images, i:int):
@@ -154,7 +183,7 @@ def plot_retrievals(queries, # query images (sketches): a sequence, or a functio
                     gallery, # gallery images: a sequence, or a function index -> image
                     ranked:dict, # row name (e.g. 'baseline', 'ours') -> (n_q, >=k) ranked gallery indices
                     targets=None, # (n_q,) gallery index of each query's true match (-1 = none)
-                    ranks:dict|None=None, # row name -> (n_q,) rank of the true match, printed per row
+                    ranks:dict|None=None, # row name -> (n_q,) rank of the true match, printed per row (0 or None: not ranked)
                     correct:dict|None=None, # row name -> (n_q, >=k) bools framed green (default: index == target)
                     k:int=5, # photos per row
                     axs=None, # (n_q * n_rows, k + 1) array of axes; None = a new figure
@@ -190,6 +219,7 @@ def plot_retrievals(queries, # query images (sketches): a sequence, or a functio
                 ok = correct is not None and bool(np.asarray(correct[n])[qi, j])
                 _frame(row[1 + j], 'tab:green' if ok else '0.8', 3 if ok else 0.5)
             if ranks is not None:
-                row[-1].text(1.08, 0.5, f"rank {int(np.asarray(ranks[n])[qi])}", transform=row[-1].transAxes,
+                r = np.asarray(ranks[n], dtype=object)[qi]
+                row[-1].text(1.08, 0.5, f"rank {int(r)}" if r else "not ranked", transform=row[-1].transAxes,
                              va='center', ha='left', fontsize=8)
     return axs

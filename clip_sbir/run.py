@@ -21,9 +21,9 @@ from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS', 'assigned_names', 'injected_in_history',
            'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
-           'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'train_encoder', 'results', 'write_json',
-           'comparison', 'plot_examples', 'run_experiment', 'load_trained', 'parse_value', 'read_params_file',
-           'parse_args', 'main']
+           'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'validation', 'train_encoder', 'results',
+           'write_json', 'comparison', 'plot_examples', 'plot_curves', 'final_evaluation', 'run_experiment',
+           'class_list', 'load_trained', 'parse_value', 'read_params_file', 'parse_args', 'main']
 
 # %% ../nbs/06a_run.ipynb #f8fd7846
 def assigned_names(src:str)->set:
@@ -58,20 +58,22 @@ def notebook_params(ns:dict, # the notebook's namespace: `globals()`
 
 # %% ../nbs/06a_run.ipynb #e1aeddd4
 def init_run(cfg:SBIRConfig)->tuple:
-    "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`"
+    "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`, which then exists"
     env, device = init_distributed(cfg.device)
     resolve_precision(cfg.precision, device)
     last = Path(cfg.out_dir)/'last.pt'
     if cfg.resume and last.exists(): check_resumable(load_checkpoint(last)['config'], cfg, last)
+    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)        # every later writer (log, checkpoints, figures, metrics) finds it
     seed_everything(cfg.seed)                                    # e.g. random CLIP weights (pretrained='none') follow the seed
     return env, device
 
 # %% ../nbs/06a_run.ipynb #d5d0fc95
 def load_run_data(cfg:SBIRConfig)->SBIRData:
-    "`cfg`'s dataset and split, its training side cut to `cfg.train_classes` of the seen classes"
+    "`cfg`'s dataset and split: `cfg.val_classes` seen classes held out to validate on, `cfg.train_classes` of the rest to train on"
     from clip_sbir.data.real import load_data
-    from clip_sbir.data.core import with_train_classes
-    data = with_train_classes(load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery), cfg.train_classes, cfg.seed)
+    from clip_sbir.data.core import with_train_classes, with_val_classes
+    data = with_val_classes(load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery), cfg.val_classes, cfg.seed)
+    data = with_train_classes(data, cfg.train_classes, cfg.seed)
     if len(data.train.classes) < cfg.n_classes_per_batch:
         raise ConfigError('train_classes', cfg.train_classes, f"a fraction leaving at least n_classes_per_batch={cfg.n_classes_per_batch} "
                           f"of the {cfg.dataset} seen classes (it leaves {len(data.train.classes)}); or lower n_classes_per_batch")
@@ -136,7 +138,7 @@ def retrieval_metrics(qf, gf, split:SBIRSplit, cfg:SBIRConfig, queries=None)->di
     "The mode's metrics for sketch features `qf` (of `queries`, default all) against all photo features `gf`"
     from clip_sbir.eval import metrics_from_features
     res = metrics_from_features(qf, gf, split, cfg.mode, queries, cfg.fg_gallery)
-    return {k: float(res[k]) for k in (ZS_KEYS if cfg.mode == 'zs' else FG_KEYS)} | {'n_query': int(res['n_query']), 'n_gallery': int(res['n_gallery'])}
+    return {k: float(res[k]) for k in (ZS_KEYS if cfg.mode == 'zs' else FG_KEYS)} | {k: int(res[k]) for k in ('n_query', 'n_gallery', 'n_unreadable')}
 
 def evaluate_encoder(encoder, split:SBIRSplit, cfg:SBIRConfig, queries=None, env:DistEnv|None=None, device=None,
                      return_features:bool=False, cache:bool=False):
@@ -152,29 +154,46 @@ def val_queries(split:SBIRSplit, cfg:SBIRConfig)->np.ndarray:
     return np.sort(np.random.RandomState(cfg.seed).choice(pool, cfg.val_queries, replace=False))
 
 # %% ../nbs/06a_run.ipynb #e63893e4
+def validation(data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None)->Callable|None:
+    "`model -> metrics` on the validation classes (`data.val`, `val_queries` of its sketches); None when there are none"
+    if data.val is None: return None
+    vq = val_queries(data.val, cfg)
+    return lambda m: {k: v for k, v in evaluate_encoder(m, data.val, cfg, vq, env, device).items() if not k.startswith('n_')}
+
 def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None, progress:bool=True)->dict:
-    "Train `encoder` on `data.train` with the paper's objective; returns `fit`'s state"
+    "Train `encoder` on `data.train` with the paper's objective, validating on `data.val`; returns `fit`'s state"
     from clip_sbir.data.samplers import make_train_loader
     env = env or DistEnv(); device = torch.device(device) if device is not None else next(encoder.parameters()).device
     loader = make_train_loader(data.train, cfg, input_size(encoder, cfg), rank=env.rank, world_size=env.world)
     with torch.no_grad(): text = encoder.text_features(data.train.classes, cfg.text_template)  # (n_cls, d)
-    vq = val_queries(data.test, cfg)
-    val = lambda m: {k: v for k, v in evaluate_encoder(m, data.test, cfg, vq, env, device).items() if not k.startswith('n_')}
-    return fit(encoder, loader, sbir_loss_fn(text, cfg), cfg, val, KEY_METRIC[cfg.mode], env=env, device=device, progress=progress)
+    return fit(encoder, loader, sbir_loss_fn(text, cfg), cfg, validation(data, cfg, env, device), KEY_METRIC[cfg.mode], env=env,
+               device=device, progress=progress)
 
 # %% ../nbs/06a_run.ipynb #6dbcf5c9
-METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'seed', 'n_query', 'n_gallery', 'n_train_sketches',
-                'n_train_classes',
-                'metrics', 'baseline', 'train_seconds', 'eval_seconds', 'git_sha', 'config')
+METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'seed', 'n_query', 'n_gallery', 'n_unreadable', 'n_train_sketches',
+                'n_train_classes', 'train_classes', 'val_classes', 'test_classes', 'unused_classes',
+                'metrics', 'baseline', 'checkpoint', 'val_history', 'val_baseline', 'train_seconds', 'eval_seconds', 'git_sha', 'config')
 
-def results(cfg:SBIRConfig, data:SBIRData, metrics:dict, baseline:dict, train_seconds:float, eval_seconds:float)->dict:
+def results(cfg:SBIRConfig, data:SBIRData,
+            final:dict,          # `final_evaluation`'s result: metrics, baseline, eval_seconds
+            state:dict,          # `train_encoder`'s state ({'history': [], 'train_seconds': 0} when nothing trained)
+            val_baseline:dict|None=None, # the frozen model on the validation classes
+            all_classes:Sequence[str]|None=None, # the dataset's classes (default: train + val + test), for `unused_classes`
+           )->dict:
     "The `metrics.json` record of a run"
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith('n_')}
+    metrics, val = final['metrics'], data.val.classes if data.val is not None else []
+    used = set(data.train.classes) | set(val) | set(data.test.classes)
     return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method, 'seed': cfg.seed,
-            'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_train_sketches': data.train.n_sketches,
-            'n_train_classes': len(data.train.classes),
-            'metrics': strip(metrics), 'baseline': strip(baseline), 'train_seconds': round(float(train_seconds), 3),
-            'eval_seconds': round(float(eval_seconds), 3), 'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
+            'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_unreadable': metrics['n_unreadable'],
+            'n_train_sketches': data.train.n_sketches, 'n_train_classes': len(data.train.classes),
+            'train_classes': list(data.train.classes), 'val_classes': list(val), 'test_classes': list(data.test.classes),
+            'unused_classes': [c for c in (all_classes or []) if c not in used],   # left out by a `train_classes` fraction
+            'metrics': strip(metrics), 'baseline': strip(final['baseline']),
+            'checkpoint': 'frozen' if cfg.method == 'frozen' else 'last',          # which weights `metrics` scores
+            'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
+            'train_seconds': round(float(state.get('train_seconds', 0.0)), 3), 'eval_seconds': round(float(final['eval_seconds']), 3),
+            'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
 
 def write_json(obj, path:str|Path)->Path:
     "Write JSON atomically (temporary file, then rename)"
@@ -193,38 +212,79 @@ def comparison(metrics:dict, baseline:dict)->str:
 def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
                   feats:dict, # model name -> (query features of all sketches, photo features), e.g. from `evaluate_encoder`
                   n:int=3, k:int=5, seed:int=0, axs=None):
-    "Top-k retrievals of `n` random unseen sketches, one row per model; returns the axes grid"
+    "Top-k retrievals of `n` random unseen sketches whose images were readable, one row per model; returns the axes grid"
+    from clip_sbir.eval import readable
     from clip_sbir.retrieval import query_result, plot_retrievals
-    pool = np.flatnonzero(split.sketch_pair >= 0) if cfg.mode == 'fg' else np.arange(split.n_sketches)
-    q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
     fg = cfg.mode == 'fg'
+    pool = np.flatnonzero(split.sketch_pair >= 0) if fg else np.arange(split.n_sketches)
+    for qf, gf in feats.values():                                # unreadable sketches (and, fg, their lost photos) are not shown
+        ok = readable(qf)[pool] & (readable(gf)[split.sketch_pair[pool]] if fg else True)
+        pool = pool[ok]
+    if len(pool) == 0: raise ValueError("no readable query sketch to show (every one, or its paired photo, is unreadable)")
+    q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
     res = {name: [query_result(qf, gf, int(i), k, split.sketch_labels, split.photo_labels, split.sketch_pair if fg else None,
                                gallery='category' if fg and cfg.fg_gallery == 'category' else 'all') for i in q]
            for name, (qf, gf) in feats.items()}
-    return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices for r in rs]) for m, rs in res.items()},
+    k = min(len(r.indices) for rs in res.values() for r in rs)   # a small gallery (e.g. one category's readable photos) ranks fewer
+    return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices[:k] for r in rs]) for m, rs in res.items()},
                            ranks={m: [r.target_rank for r in rs] for m, rs in res.items()},
-                           correct={m: np.array([r.correct for r in rs]) for m, rs in res.items()}, k=k, axs=axs, query_ids=q)
+                           correct={m: np.array([r.correct[:k] for r in rs]) for m, rs in res.items()}, k=k, axs=axs, query_ids=q)
+
+# %% ../nbs/06a_run.ipynb #6c7eab64
+def plot_curves(cfg:SBIRConfig, state:dict, # `train_encoder`'s state (or {'history': []} when nothing trained)
+                baseline:float|None=None, # the frozen model's validation score (dashed line)
+                axs=None)->np.ndarray: # two axes: losses, validation history
+    "Loss curves and validation history of a run, side by side; 'no training' panels for a run that trained nothing"
+    import matplotlib.pyplot as plt
+    from clip_sbir.train import plot_losses, plot_history
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.2))
+    log = Path(cfg.out_dir)/'log.csv'
+    if state.get('history') and log.is_file():
+        plot_losses(read_log(log), axs[0])
+        plot_history(state['history'], KEY_METRIC[cfg.mode], baseline, ax=axs[1])
+    else:
+        for ax in axs:
+            ax.text(0.5, 0.5, f"no training (method '{cfg.method}')", ha='center', va='center', transform=ax.transAxes, color='0.4')
+            ax.set_xticks([]); ax.set_yticks([])
+    axs[0].figure.tight_layout()
+    return np.asarray(axs)
+
 
 # %% ../nbs/06a_run.ipynb #899952c3
+def final_evaluation(encoder, clip, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None)->dict:
+    "The unseen classes, read here and only here: frozen CLIP and the trained `encoder` on every test sketch and photo"
+    t = time.perf_counter()
+    baseline, base_feats = evaluate_encoder(make_encoder(clip, cfg, 'frozen'), data.test, cfg, env=env, device=device,
+                                            return_features=True, cache=True)
+    if cfg.method == 'frozen': metrics, feats = baseline, base_feats          # the same model: evaluated once
+    else: metrics, feats = evaluate_encoder(encoder, data.test, cfg, env=env, device=device, return_features=True)
+    return {'metrics': metrics, 'baseline': baseline, 'feats': feats, 'baseline_feats': base_feats, 'eval_seconds': time.perf_counter() - t}
+
 def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
-    "Load data and CLIP, evaluate the frozen baseline, train, evaluate, write `out_dir/metrics.json`; returns the record"
+    "Load data and CLIP, train (validating on held-out seen classes), evaluate on the unseen ones once, write `out_dir/metrics.json`"
     from clip_sbir.models.clip import load_clip
     env, device = init_run(cfg)
     if env.is_main: print(f"{env.world} process(es) on {device}")
     data = load_run_data(cfg)
     clip = load_clip(cfg.model, cfg.pretrained, device)
-    baseline = evaluate_encoder(make_encoder(clip, cfg, 'frozen'), data.test, cfg, env=env, device=device, cache=True)
     encoder = make_encoder(clip, cfg).to(device)
-    st = train_encoder(encoder, data, cfg, env, device, progress) if cfg.method != 'frozen' else {'train_seconds': 0.0}
-    t = time.perf_counter()
-    metrics = evaluate_encoder(encoder, data.test, cfg, env=env, device=device)
-    rec = results(cfg, data, metrics, baseline, st['train_seconds'], time.perf_counter() - t)
+    val = validation(data, cfg, env, device)
+    val_baseline = val(make_encoder(clip, cfg, 'frozen')) if val is not None else {}
+    st = train_encoder(encoder, data, cfg, env, device, progress) if cfg.method != 'frozen' else {'train_seconds': 0.0, 'history': []}
+    final = final_evaluation(encoder, clip, data, cfg, env, device)
+    rec = results(cfg, data, final, st, val_baseline, all_classes=class_list(cfg) if cfg.train_classes < 1 else None)
     if env.is_main: write_json(rec, Path(cfg.out_dir)/'metrics.json')
     return rec
 
+def class_list(cfg:SBIRConfig)->list:
+    "Every class of `cfg`'s dataset and split (seen, then unseen), as the loader reads them (no image is read)"
+    from clip_sbir.data.real import load_data
+    d = load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery)
+    return list(d.train.classes) + list(d.test.classes)
+
 # %% ../nbs/06a_run.ipynb #f6d2f63c
 def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)
-                 which:str='last', # 'last' (the model metrics.json scores) | 'best' (best validation)
+                 which:str='last', # 'last' (the model metrics.json scores) | 'best' (best on the validation classes)
                  device=None,      # default: the CPU
                  clip=None,        # the run's CLIP, already loaded (saves loading it per run)
                 )->tuple:

@@ -40,10 +40,8 @@ def result_html(res:QueryResult, # what to show
     attrs = {'ranked': ','.join(map(str, res.indices)), 'rank': '' if res.target_rank is None else res.target_rank,
              'query': res.query, **(extra or {})}
     a = ' '.join(f'data-{k}="{html.escape(str(v))}"' for k, v in attrs.items())
-    if res.kind == 'pair': txt = f"true match (photo {res.target}) at rank <b>{res.target_rank}</b> of {res.n_gallery}"
-    elif res.kind == 'category': txt = (f"first correct photo at rank <b>{res.target_rank}</b> of {res.n_gallery}" if res.target_rank
-                                        else f"no photo of the query's class among {res.n_gallery}")
-    else: txt = f"{res.n_gallery} photos ranked"
+    txt = html.escape(res.headline())
+    if res.target_rank is not None: txt = txt.replace(f"rank {res.target_rank} ", f"rank <b>{res.target_rank}</b> ")
     return f'<div class="sbir-result" {a}>{html.escape(what)}: {txt}</div>'
 
 def card_caption(pos:int, idx:int, score:float, correct:bool|None=None, label:str|None=None)->str:
@@ -144,7 +142,9 @@ class RetrievalBrowser:
     def refresh(self):
         "Recompute the result and redraw"
         res = self.result()
-        self.query_view.value = to_png(_image_at(self.query_images, res.query), 2 * self.thumb, self.denorm)
+        blank = np.full((8, 8, 3), 0.85)                         # an unreadable query has no picture to show
+        img = blank if res.kind == 'unreadable' else _image_at(self.query_images, res.query)
+        self.query_view.value = to_png(img, 2 * self.thumb, self.denorm and res.kind != 'unreadable')
         self.status.value = result_html(res, f"{self.method.value}: query {res.query}", {'method': self.method.value})
         self.grid.show(res)
 

@@ -19,8 +19,8 @@ from ..core import ConfigError
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SKETCH_FILL', 'PHOTO_FILL', 'FileReader', 'ArrayReader', 'SBIRSplit', 'check_nonempty',
-           'SBIRData', 'subset_classes', 'with_train_classes', 'pad_to_square', 'PadToSquare', 'sbir_transform',
-           'ImageDataset', 'collate_skip']
+           'SBIRData', 'subset_classes', 'with_train_classes', 'val_class_names', 'with_val_classes', 'pad_to_square',
+           'PadToSquare', 'sbir_transform', 'ImageDataset', 'collate_skip']
 
 # %% ../../nbs/01_data.core.ipynb #29abacb9
 class FileReader:
@@ -93,23 +93,28 @@ def check_nonempty(split:SBIRSplit, what:str='split', need_photos:bool=True)->SB
 # %% ../../nbs/01_data.core.ipynb #bc794b5b
 @dataclass
 class SBIRData:
-    "A zero-shot SBIR dataset: seen classes for training, unseen classes for testing"
+    "A zero-shot SBIR dataset: seen classes for training (and validation), unseen classes for testing"
     name: str            # dataset name, e.g. 'sketchy'
     split: str           # split name, e.g. 's21'
     train: SBIRSplit     # seen classes
     test: SBIRSplit      # unseen classes
     layout: str = ''     # the on-disk layout that was detected
     root: str = ''       # dataset root
+    val: SBIRSplit|None = None  # seen classes held out from training to validate on (`with_val_classes`); None = none
 
     def __post_init__(self):
-        both = sorted(set(self.train.classes) & set(self.test.classes))
-        if both: raise ConfigError('split', self.split, f"disjoint train and test classes; both hold {', '.join(both)}")
+        sides = {'train': self.train, 'test': self.test, **({'val': self.val} if self.val is not None else {})}
+        for a, b in (('train', 'test'), ('train', 'val'), ('val', 'test')):
+            both = sorted(set(sides[a].classes) & set(sides[b].classes)) if a in sides and b in sides else []
+            if both: raise ConfigError('split', self.split, f"disjoint {a} and {b} classes; both hold {', '.join(both)}")
 
     def summary(self)->str:
         "Classes, sketch and photo counts per class and in total, and the detected layout"
         lines = [f"{self.name} / split {self.split!r} / layout {self.layout or '-'} / root {self.root or '-'}"]
-        for side in ('train', 'test'):
-            sp = getattr(self, side); c = sp.counts()
+        for side in ('train', 'val', 'test'):
+            sp = getattr(self, side)
+            if sp is None: continue
+            c = sp.counts()
             lines.append(f"{side}: {len(sp.classes)} classes, {sp.n_sketches} sketches, {sp.n_photos} photos" +
                          (f", {int((sp.sketch_pair >= 0).sum())} sketches paired" if sp.sketch_pair is not None else ""))
             w = max([len(k) for k in c] + [5])
@@ -140,6 +145,34 @@ def with_train_classes(data:SBIRData, fraction:float, seed:int=0)->SBIRData:
     n = len(data.train.classes); k = max(1, int(round(fraction * n)))
     keep = sorted(np.random.RandomState(seed).choice(n, k, replace=False))
     return dataclasses.replace(data, train=subset_classes(data.train, [data.train.classes[i] for i in keep]))
+
+# %% ../../nbs/01_data.core.ipynb #63ca0481
+def val_class_names(seen:Sequence[str], # the seen (training) classes
+                    spec:str|int='auto', # 'auto' (1 in 8, >= 2) | a count ('0': none) | 'custom:a,b,...' | a file of names
+                    seed:int=0, # draws the classes for 'auto' and a count
+                   )->list:
+    "The seen classes held out for validation, in the order of `seen`"
+    spec, n = str(spec).strip(), len(seen)
+    if spec == 'auto' or spec.isdigit():
+        k = max(2, int(round(n / 8))) if spec == 'auto' else int(spec)
+        if k == 0: return []
+        if k >= n: raise ConfigError('val_classes', spec, f"fewer classes than the {n} seen ones, so some are left to train on (0: no validation)")
+        keep = sorted(np.random.RandomState(seed).choice(n, k, replace=False))
+        return [seen[i] for i in keep]
+    if spec.startswith('custom:'): names = [c.strip() for c in spec[len('custom:'):].split(',') if c.strip()]
+    elif Path(spec).expanduser().is_file(): names = [l.strip() for l in Path(spec).expanduser().read_text().splitlines() if l.strip()]
+    else: raise ConfigError('val_classes', spec, "'auto', a number of classes, 'custom:cls1,cls2,...' or a file listing seen classes")
+    bad = [c for c in names if c not in seen]
+    if bad: raise ConfigError('val_classes', spec, f"seen classes of this split; not seen: {', '.join(bad[:10])}")
+    if not names or len(set(names)) >= n: raise ConfigError('val_classes', spec, f"between 1 and {n - 1} of the {n} seen classes")
+    return [c for c in seen if c in names]
+
+def with_val_classes(data:SBIRData, spec:str|int='auto', seed:int=0)->SBIRData:
+    "`data` with `val_class_names(spec)` moved from its training side to `data.val`; test side unchanged"
+    names = val_class_names(data.train.classes, spec, seed)
+    if not names: return dataclasses.replace(data, val=None)
+    rest = [c for c in data.train.classes if c not in names]
+    return dataclasses.replace(data, train=subset_classes(data.train, rest), val=subset_classes(data.train, names))
 
 # %% ../../nbs/01_data.core.ipynb #72c4fb42
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

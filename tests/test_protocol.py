@@ -1,0 +1,85 @@
+"""Zero-shot means unseen: every image reader of a run is instrumented, and no image of an unseen (test) class is
+decoded before the final evaluation starts; there each test image is decoded exactly once per encoder evaluated.
+metrics.json names the train, validation and test classes: pairwise disjoint, together the dataset's classes."""
+import json
+from pathlib import Path
+
+import pytest
+
+import clip_sbir.run as run
+from clip_sbir.data.core import FileReader, ArrayReader
+from clip_sbir.data.real import load_data
+from conftest import small_tree
+
+TINY = dict(epochs=1, max_steps=3, batch_size=16, n_classes_per_batch=4, val_queries=40)
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv('CLIP_SBIR_CACHE', str(tmp_path/'cache'))   # no feature cache from an earlier run: every image is decoded
+
+def _instrument(monkeypatch)->dict:
+    "Log every image decode as (phase, reader id, reference); the phase turns 'final' when the final evaluation starts"
+    log = {'phase': 'before', 'reads': []}
+    for cls in (FileReader, ArrayReader):
+        def call(self, ref, _orig=cls.__call__):
+            log['reads'].append((log['phase'], id(self), ref if isinstance(ref, str) else int(ref)))
+            return _orig(self, ref)
+        monkeypatch.setattr(cls, '__call__', call)
+    final, load = run.final_evaluation, run.load_run_data
+    def final_evaluation(*a, **k):
+        log['phase'] = 'final'
+        return final(*a, **k)
+    def load_run_data(cfg):
+        log['data'] = load(cfg)
+        return log['data']
+    monkeypatch.setattr(run, 'final_evaluation', final_evaluation)
+    monkeypatch.setattr(run, 'load_run_data', load_run_data)
+    return log
+
+def _check(log:dict, rec:dict, all_classes:list, n_encoders:int):
+    te = log['data'].test
+    unseen = {(id(te.reader), p) for p in te.photos} | {(id(te.sketch_reader or te.reader), s) for s in te.sketches}
+    early = [r for ph, *r in log['reads'] if ph == 'before' and tuple(r) in unseen]
+    assert not early, f"{len(early)} unseen-class images decoded before the final evaluation, e.g. {early[:3]}"
+    final = [tuple(r) for ph, *r in log['reads'] if ph == 'final']
+    counts = {r: final.count(r) for r in unseen}
+    assert set(counts.values()) == {n_encoders}, f"test images decoded {sorted(set(counts.values()))} times, expected {n_encoders}"
+    assert any(ph == 'before' for ph, *_ in log['reads'])          # training and validation did read (seen) images
+    tr, va, ts = (set(rec[k]) for k in ('train_classes', 'val_classes', 'test_classes'))
+    assert not (tr & va) and not (tr & ts) and not (va & ts) and tr | va | ts == set(all_classes)
+    assert len(va) >= 2 and rec['checkpoint'] == ('last' if n_encoders == 2 else 'frozen')
+    assert [h['epoch'] for h in rec['val_history']] and all(k in rec['val_history'][0] for k in rec['metrics'])
+
+@pytest.mark.parametrize('mode', ['zs', 'fg'])
+def test_unseen_classes_are_read_once_at_the_end(mode, tmp_path, monkeypatch):
+    from clip_sbir.data.synthetic import CATEGORIES
+    log = _instrument(monkeypatch)
+    run.main(['-p', 'mode', mode, '-p', 'out_dir', str(tmp_path/'run')] + sum((['-p', k, str(v)] for k, v in TINY.items()), []))
+    rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    _check(log, rec, list(CATEGORIES), n_encoders=2)
+
+def test_on_a_real_layout_tree(tmp_path, monkeypatch):
+    split, *_ = small_tree(tmp_path/'Sketchy', 'sketchy')
+    log = _instrument(monkeypatch)
+    run.main(['-p', 'mode', 'fg', '-p', 'dataset', 'sketchy', '-p', 'data_root', str(tmp_path/'Sketchy'), '-p', 'split', split,
+              '-p', 'out_dir', str(tmp_path/'run')] + sum((['-p', k, str(v)] for k, v in TINY.items()), []))
+    rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    d = load_data('sketchy', str(tmp_path/'Sketchy'), split)
+    _check(log, rec, d.train.classes + d.test.classes, n_encoders=2)
+
+def test_frozen_reads_the_test_set_once(tmp_path, monkeypatch):
+    from clip_sbir.data.synthetic import CATEGORIES
+    log = _instrument(monkeypatch)
+    run.main(['-p', 'mode', 'zs', '-p', 'method', 'frozen', '-p', 'out_dir', str(tmp_path/'run')])
+    rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    te = log['data'].test
+    unseen = {(id(te.reader), p) for p in te.photos} | {(id(te.sketch_reader or te.reader), s) for s in te.sketches}
+    final = [tuple(r) for ph, *r in log['reads'] if ph == 'final']
+    assert {final.count(r) for r in unseen} == {1} and not [r for ph, *r in log['reads'] if ph == 'before' and tuple(r) in unseen]
+    assert rec['checkpoint'] == 'frozen' and rec['val_history'] == []
+
+def test_val_classes_zero_trains_on_every_seen_class(tmp_path):
+    rec = run.main(['-p', 'mode', 'zs', '-p', 'val_classes', '0', '-p', 'out_dir', str(tmp_path/'run')] +
+                   sum((['-p', k, str(v)] for k, v in TINY.items()), []))
+    assert rec['val_classes'] == [] and len(rec['train_classes']) == 32 and rec['val_history'] == []
+    assert not (tmp_path/'run'/'best.pt').exists() and (tmp_path/'run'/'last.pt').exists()
