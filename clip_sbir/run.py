@@ -292,7 +292,9 @@ def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)
     from clip_sbir.models.clip import load_clip
     ck_path = Path(run_dir)/f'{which}.pt'
     if which not in ('last', 'best'): raise ConfigError('which', which, "'last' | 'best'")
-    if not ck_path.is_file(): raise FileNotFoundError(f"{ck_path} does not exist: is {run_dir} a finished training run (method != 'frozen')?")
+    if not ck_path.is_file():
+        why = " with validation classes (val_classes != 0)" if which == 'best' else ""
+        raise FileNotFoundError(f"{ck_path} does not exist: is {run_dir} a finished training run (method != 'frozen'){why}?")
     ck = load_checkpoint(ck_path)
     saved = {k: v for k, v in ck['config'].items() if k in config_fields()}
     cfg = SBIRConfig.from_params({**saved, 'device': 'cpu', 'resume': False})
