@@ -131,3 +131,23 @@ def test_command_line(world):
     assert json.loads(r.stdout) == [h.to_dict() for h in query(out, world['sketches'][:2], k=5)]
     r = subprocess.run(cli + ['index', str(world['tmp']/'no_such_dir'), '--out', str(out)], cwd=world['tmp'], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "PHOTO_DIR" in r.stderr and "no_such_dir" in r.stderr and "expected a folder of photos" in r.stderr
+
+def test_two_processes_index_as_one(world):
+    "torchrun with 2 CPU processes (gloo): each embeds its share of the files, the first writes: the index of one process"
+    from clip_sbir.search import SearchIndex, build_index, read_manifest, read_table
+    folder = world['tmp']/'photos_two'
+    for p in sorted(world['files'])[:25] + ['broken/noise.jpg']:
+        (folder/p).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(world['photos']/p, folder/p)
+    env = {**os.environ, 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', '--', 'clip_sbir.search', 'index',
+                        str(folder), '--out', str(world['tmp']/'index_two'), '--run', str(world['run']), '--device', 'cpu', '--quiet'],
+                       cwd=world['tmp'], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    two = read_manifest(world['tmp']/'index_two')
+    assert (two['last_update']['processes'], two['n'], two['n_unreadable'], two['last_update']['embedded']) == (2, 25, 1, 26)
+    one = build_index(folder, world['tmp']/'index_one', model=f"run:{world['run']}", device='cpu', progress=False)
+    assert one['model']['fingerprint'] == two['model']['fingerprint']
+    assert [r[::3] for r in read_table(world['tmp']/'index_one'/one['table'])] == [r[::3] for r in read_table(world['tmp']/'index_two'/two['table'])]
+    np.testing.assert_allclose(SearchIndex(world['tmp']/'index_one').features.astype(np.float32),
+                               SearchIndex(world['tmp']/'index_two').features.astype(np.float32), atol=1e-3)
