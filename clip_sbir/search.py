@@ -350,7 +350,7 @@ def embed_photos(encode_fn:Callable,   # (b, 3, h, w) -> (b, d), e.g. `encoder.e
     if env.enabled: f = gather_sharded(f.to(device), len(refs), env).cpu()  # (len(refs), d)
     return f
 
-# %% ../nbs/11_search.ipynb #900fbc2b
+# %% ../nbs/11_search.ipynb #3044514c
 APPROX_THRESHOLD = 250_000  # galleries at least this large get an approximate index when faiss is installed
 
 def _now()->str: return datetime.now(timezone.utc).isoformat(timespec='seconds')
@@ -376,17 +376,19 @@ def check_same_model(man:dict, fingerprint:str, spec:dict|None=None, where=''):
 def _write_manifest(out:Path, man:dict):
     write_atomic(out/'manifest.json', lambda f: f.write((json.dumps(man, indent=2) + '\n').encode()))
 
-def _is_index_file(name:str)->bool: return name == 'manifest.json' or name.split('-')[0] in ('features', 'table', 'approx') or name.endswith('.tmp')
+def _is_index_file(name:str)->bool:
+    "A data file of some generation of an index, or a temporary file of `write_atomic`"
+    return name.split('-')[0] in ('features', 'table', 'approx') or (name.startswith('.') and name.endswith('.tmp'))
 
 def _index_or_empty(folder:Path)->bool:
-    "True for a folder holding nothing but index files"
-    return all(_is_index_file(f.name) for f in folder.iterdir())
+    "True for a folder holding nothing but index files (and hidden ones)"
+    return all(f.name == 'manifest.json' or f.name.startswith('.') or _is_index_file(f.name) for f in folder.iterdir())
 
 def _remove_stale(out:Path, man:dict):
     "Delete index files the manifest does not name (older generations, a crashed update's leftovers)"
     named = {man['features'], man['table']} | ({man['approximate']['file']} if man.get('approximate') else set())
     for f in out.iterdir():
-        if f.is_file() and f.name not in named and f.name != 'manifest.json' and _is_index_file(f.name):
+        if f.is_file() and f.name not in named and _is_index_file(f.name):
             f.unlink(missing_ok=True)
 
 # %% ../nbs/11_search.ipynb #3ea3c7a2
@@ -402,7 +404,7 @@ def _approximate_entry(feats, out:Path, tag:str, k:int=10, target:float=0.95, qu
     return {'kind': 'faiss IndexIVFScalarQuantizer (float16 codes, inner product), candidates rescored exactly', 'file': name,
             'nlist': int(ix.nlist), **tuned, 'build_seconds': round(time.perf_counter() - t, 3), 'faiss_version': faiss.__version__}
 
-# %% ../nbs/11_search.ipynb #5f651f12
+# %% ../nbs/11_search.ipynb #bc67ce41
 class _SketchReader:
     "Reads a query reference: a file path, or the key of an image given directly"
     def __init__(self, images:dict): self.images = images
@@ -414,7 +416,9 @@ def _query_items(sketches)->tuple:
     if not items: raise ConfigError('sketches', sketches, "one or more sketch files or images")
     refs, images = [], {}
     for i, s in enumerate(items):
-        if hasattr(s, 'convert'): refs.append(f'<image {i}>'); images[refs[-1]] = s
+        if hasattr(s, 'convert'):
+            refs.append(f'<image {i}>')
+            images[refs[-1]] = s
         elif Path(s).expanduser().is_file(): refs.append(str(Path(s).expanduser()))
         else: raise FileNotFoundError(f"sketch {str(s)!r}: no such file (expected a sketch image file)")
     return refs, images
@@ -722,7 +726,7 @@ def search_parser()->argparse.ArgumentParser:
     q.add_argument('--plot', metavar='FIGURE', help="also save the results as a figure (query, top-k photos, scores), e.g. hits.png")
     return ap
 
-# %% ../nbs/11_search.ipynb #bc2f825f
+# %% ../nbs/11_search.ipynb #8e433b94
 def _check_device(ap, device:str):
     if device not in ('auto', 'cpu') and not device.startswith('cuda'): ap.error(f"--device {device!r} is not valid: expected auto | cpu | cuda | cuda:N")
     if device.startswith('cuda') and not torch.cuda.is_available(): ap.error(f"--device {device!r}: no CUDA GPU is visible; expected auto or cpu")
@@ -743,6 +747,8 @@ def check_cli_args(ap:argparse.ArgumentParser, a:argparse.Namespace)->argparse.N
         else:
             try: check_model_name(a.model or EMBEDDED_MODEL)
             except ConfigError as e: ap.error(f"--model: {e}")
+            if a.model not in (None, EMBEDDED_MODEL) and a.pretrained is None:
+                ap.error(f"--model {a.model!r} needs --pretrained: an open_clip tag (e.g. openai) or a weights file ('embedded' is the tiny CLIP's)")
             p = a.pretrained
             if p is not None and (any(c in p for c in '/\\') or Path(p).suffix) and not Path(p).expanduser().is_file():
                 ap.error(f"--pretrained {p!r}: no such weights file (expected 'embedded', an open_clip tag or a weights file)")
