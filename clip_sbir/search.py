@@ -391,8 +391,9 @@ def _remove_stale(out:Path, man:dict):
         if f.is_file() and f.name not in named and _is_index_file(f.name):
             f.unlink(missing_ok=True)
 
-# %% ../nbs/11_search.ipynb #3ea3c7a2
-def _approximate_entry(feats, out:Path, tag:str, k:int=10, target:float=0.95, queries=None, nlist:int|None=None, seed:int=0)->dict:
+# %% ../nbs/11_search.ipynb #bdc85907
+def _approximate_entry(feats, out:Path, tag:str, k:int=10, target:float=0.95, queries=None, nlist:int|None=None, seed:int=0,
+                       calibration:list|None=None)->dict:
     "Build, tune and write the faiss index of `feats`; its manifest entry"
     faiss = require_faiss()
     t = time.perf_counter()
@@ -402,7 +403,8 @@ def _approximate_entry(feats, out:Path, tag:str, k:int=10, target:float=0.95, qu
     name = f'approx-{tag}.faiss'
     write_atomic(out/name, lambda f: f.write(faiss.serialize_index(ix).tobytes()))
     return {'kind': 'faiss IndexIVFScalarQuantizer (float16 codes, inner product), candidates rescored exactly', 'file': name,
-            'nlist': int(ix.nlist), **tuned, 'build_seconds': round(time.perf_counter() - t, 3), 'faiss_version': faiss.__version__}
+            'nlist': int(ix.nlist), **tuned, 'calibration': calibration, 'build_seconds': round(time.perf_counter() - t, 3),
+            'faiss_version': faiss.__version__}
 
 # %% ../nbs/11_search.ipynb #bc67ce41
 class _SketchReader:
@@ -441,7 +443,7 @@ def encode_sketches(encoder,          # has `encode_sketch`
     if bad: raise ValueError(f"could not read the sketch(es) {', '.join(map(repr, bad))}: expected image files")
     return qf
 
-# %% ../nbs/11_search.ipynb #8831fdbc
+# %% ../nbs/11_search.ipynb #c38538a6
 def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
                 out:str|Path,         # the index folder (created; updated when it holds an index)
                 model:str=EMBEDDED_MODEL, # 'run:DIR' (a trained run's photo branch) | an open_clip architecture (frozen)
@@ -453,7 +455,7 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
                 precision:str='auto', # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
                 workers:int=0,        # DataLoader worker processes
                 approximate:bool|None=None, # faiss index: True = build, False = none, None = from `APPROX_THRESHOLD` photos or when the index had one
-                calibrate=None,       # sketch files (or a folder of them) whose queries tune the faiss index; None = leave-one-out photos
+                calibrate=None,       # sketch files (or a folder of them) whose queries tune the faiss index; None = the previous ones, else leave-one-out photos
                 progress:bool=True,   # progress bar while embedding
                )->dict:               # the manifest written ({} in processes other than the first)
     "Index, or update the index of, a folder of photos: features, table and manifest in `out`"
@@ -467,7 +469,9 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
     if approximate or calibrate is not None: require_faiss()
     cal_refs = None
     if calibrate is not None:                                      # checked now, encoded after the photos
-        cal_refs = sorted(str(Path(calibrate)/p) for p in scan_photos(calibrate)) if Path(calibrate).is_dir() else [str(p) for p in calibrate]
+        one = isinstance(calibrate, (str, Path))
+        if one and Path(calibrate).is_dir(): cal_refs = sorted(str(Path(calibrate)/p) for p in scan_photos(calibrate))
+        else: cal_refs = [str(calibrate)] if one else [str(p) for p in calibrate]
         _query_items(cal_refs)
     env, dev = init_distributed(device) if isinstance(device, str) else (DistEnv(), torch.device(device))
     if encoder is None: encoder, spec = load_search_model(model, pretrained, dev)
@@ -479,6 +483,8 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
     if old is not None: check_same_model(old, fp, spec, f'in {out}')
     dim = old['dim'] if old else _feature_dim(encoder.encode_photo, size, dev)
     if old is not None and old['dtype'] != dtype: raise ConfigError('dtype', dtype, f"{old['dtype']!r}, the dtype of the index in {out}")
+    if cal_refs is None and old and (old.get('approximate') or {}).get('calibration'):   # an update re-tunes on the same sketches
+        cal_refs = [p for p in old['approximate']['calibration'] if Path(p).is_file()] or None
     old_rows = read_table(out/old['table']) if old else []
     plan = _broadcast(plan_update(photo_dir, old_rows, old['unreadable'] if old else (), [out]) if env.is_main else None, env)
     todo = list(plan.embed)
@@ -513,7 +519,7 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
     if approximate is None: approximate = calibrate is not None or len(paths) >= APPROX_THRESHOLD and _has_faiss() or bool(old and old.get('approximate'))
     if approximate and len(paths):
         cal = encode_sketches(encoder, *_query_items(cal_refs), size, precision, batch_size) if cal_refs else None   # (m, d)
-        man['approximate'] = _approximate_entry(feats, out, tag, queries=cal)
+        man['approximate'] = _approximate_entry(feats, out, tag, queries=cal, calibration=cal_refs)
     man['last_update']['seconds'] = round(time.perf_counter() - t0, 3)
     _write_manifest(out, man)                                      # last: it names the files written above
     _remove_stale(out, man)
