@@ -60,7 +60,7 @@ def test_ablations_write_figures_table_and_rows(grid):
     rec = lambda label, mode='zs', seed=0: _metrics(df[(df.label == label) & (df['mode'] == mode) & (df.seed == seed)].run_dir.iloc[0])
     assert rec('w/o LayerNorm tuning')['config']['tune_ln'] is False and rec('K=0')['config']['n_prompts'] == 0
     assert rec('frozen CLIP')['method'] == 'frozen' and rec('n=3', 'fg')['config']['ps_grid'] == 3
-    assert rec('20% of seen classes', 'fg')['n_train_classes'] == 6 and rec('100% of seen classes', 'fg')['n_train_classes'] == 32
+    assert rec('20% of seen classes', 'fg')['n_train_classes'] == 6 and rec('100% of seen classes', 'fg')['n_train_classes'] == 28   # 32 seen, 4 validate
     assert rec('20% of seen classes', 'fg')['config']['n_classes_per_batch'] == rec('100% of seen classes', 'fg')['config']['n_classes_per_batch'] == 4
     assert all(rec('ours (full)', seed=s)['config']['max_steps'] == 2 for s in (0, 1))
     # the frozen method is its own baseline
@@ -132,7 +132,7 @@ def test_widgets_show_a_trained_run_with_its_own_metrics(grid, tmp_path):
     (dict(components='no_cls,no_foo'), "components='no_foo'"),
     (dict(overrides={'lambda_cl': 0}), "did you mean 'lambda_cls'?"),
     (dict(seed=1), "did you mean 'seeds'?"),
-    (dict(fractions='0.05', zs_sweeps='fraction', modes='zs'), "it leaves 2"),
+    (dict(fractions='0.05', zs_sweeps='fraction', modes='zs'), "it leaves 1"),   # 5 % of the 28 training classes
 ])
 def test_bad_parameter_stops_before_any_run(params, message, tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as e:
