@@ -153,9 +153,9 @@ def query_result(query_feats, # (n_q, d) query features; NaN rows = unreadable i
     pair = int(np.asarray(q_pair)[query]) if q_pair is not None else -1
     qf = query_feats[query]
     cand_idx = _candidates(cand, len(gallery_feats))
-    gok = readable(_feats(gallery_feats, 'gallery_feats'))[cand_idx]
+    gok = readable(torch.as_tensor(np.asarray(gallery_feats) if not torch.is_tensor(gallery_feats) else gallery_feats))[cand_idx]
     n, lost = int(gok.sum()), int((~gok).sum())
-    if not readable(_feats(qf, 'query_feats'))[0]:
+    if not readable(torch.as_tensor(np.asarray(qf) if not torch.is_tensor(qf) else qf).reshape(1, -1))[0]:
         return QueryResult(int(query), [], [], None if not (has_labels or pair >= 0) else [], pair if pair >= 0 else None,
                            None, n, 'unreadable', lost)
     if pair >= 0:

@@ -23,7 +23,7 @@ __all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS'
            'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
            'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'validation', 'train_encoder', 'results',
            'write_json', 'comparison', 'plot_examples', 'plot_curves', 'final_evaluation', 'run_experiment',
-           'class_list', 'load_trained', 'parse_value', 'read_params_file', 'parse_args', 'main']
+           'load_trained', 'parse_value', 'read_params_file', 'parse_args', 'main']
 
 # %% ../nbs/06a_run.ipynb #f8fd7846
 def assigned_names(src:str)->set:
@@ -178,17 +178,15 @@ def results(cfg:SBIRConfig, data:SBIRData,
             final:dict,          # `final_evaluation`'s result: metrics, baseline, eval_seconds
             state:dict,          # `train_encoder`'s state ({'history': [], 'train_seconds': 0} when nothing trained)
             val_baseline:dict|None=None, # the frozen model on the validation classes
-            all_classes:Sequence[str]|None=None, # the dataset's classes (default: train + val + test), for `unused_classes`
            )->dict:
     "The `metrics.json` record of a run"
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith('n_')}
     metrics, val = final['metrics'], data.val.classes if data.val is not None else []
-    used = set(data.train.classes) | set(val) | set(data.test.classes)
     return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method, 'seed': cfg.seed,
             'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_unreadable': metrics['n_unreadable'],
             'n_train_sketches': data.train.n_sketches, 'n_train_classes': len(data.train.classes),
             'train_classes': list(data.train.classes), 'val_classes': list(val), 'test_classes': list(data.test.classes),
-            'unused_classes': [c for c in (all_classes or []) if c not in used],   # left out by a `train_classes` fraction
+            'unused_classes': list(data.unused),                                   # left out by a `train_classes` fraction
             'metrics': strip(metrics), 'baseline': strip(final['baseline']),
             'checkpoint': 'frozen' if cfg.method == 'frozen' else 'last',          # which weights `metrics` scores
             'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
@@ -272,15 +270,9 @@ def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
     val_baseline = val(make_encoder(clip, cfg, 'frozen')) if val is not None else {}
     st = train_encoder(encoder, data, cfg, env, device, progress) if cfg.method != 'frozen' else {'train_seconds': 0.0, 'history': []}
     final = final_evaluation(encoder, clip, data, cfg, env, device)
-    rec = results(cfg, data, final, st, val_baseline, all_classes=class_list(cfg) if cfg.train_classes < 1 else None)
+    rec = results(cfg, data, final, st, val_baseline)
     if env.is_main: write_json(rec, Path(cfg.out_dir)/'metrics.json')
     return rec
-
-def class_list(cfg:SBIRConfig)->list:
-    "Every class of `cfg`'s dataset and split (seen, then unseen), as the loader reads them (no image is read)"
-    from clip_sbir.data.real import load_data
-    d = load_data(cfg.dataset, cfg.data_root, cfg.split, gallery=cfg.gallery)
-    return list(d.train.classes) + list(d.test.classes)
 
 # %% ../nbs/06a_run.ipynb #f6d2f63c
 def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)

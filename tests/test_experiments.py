@@ -61,6 +61,7 @@ def test_ablations_write_figures_table_and_rows(grid):
     assert rec('w/o LayerNorm tuning')['config']['tune_ln'] is False and rec('K=0')['config']['n_prompts'] == 0
     assert rec('frozen CLIP')['method'] == 'frozen' and rec('n=3', 'fg')['config']['ps_grid'] == 3
     assert rec('20% of seen classes', 'fg')['n_train_classes'] == 6 and rec('100% of seen classes', 'fg')['n_train_classes'] == 28   # 32 seen, 4 validate
+    assert len(rec('20% of seen classes', 'fg')['unused_classes']) == 22 and rec('100% of seen classes', 'fg')['unused_classes'] == []
     assert rec('20% of seen classes', 'fg')['config']['n_classes_per_batch'] == rec('100% of seen classes', 'fg')['config']['n_classes_per_batch'] == 4
     assert all(rec('ours (full)', seed=s)['config']['max_steps'] == 2 for s in (0, 1))
     # the frozen method is its own baseline

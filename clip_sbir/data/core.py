@@ -101,6 +101,7 @@ class SBIRData:
     layout: str = ''     # the on-disk layout that was detected
     root: str = ''       # dataset root
     val: SBIRSplit|None = None  # seen classes held out from training to validate on (`with_val_classes`); None = none
+    unused: list = field(default_factory=list)  # seen classes left out of training by `with_train_classes` (an ablation)
 
     def __post_init__(self):
         sides = {'train': self.train, 'test': self.test, **({'val': self.val} if self.val is not None else {})}
@@ -144,7 +145,8 @@ def with_train_classes(data:SBIRData, fraction:float, seed:int=0)->SBIRData:
     if fraction == 1: return data
     n = len(data.train.classes); k = max(1, int(round(fraction * n)))
     keep = sorted(np.random.RandomState(seed).choice(n, k, replace=False))
-    return dataclasses.replace(data, train=subset_classes(data.train, [data.train.classes[i] for i in keep]))
+    kept = [data.train.classes[i] for i in keep]
+    return dataclasses.replace(data, train=subset_classes(data.train, kept), unused=data.unused + [c for c in data.train.classes if c not in kept])
 
 # %% ../../nbs/01_data.core.ipynb #63ca0481
 def val_class_names(seen:Sequence[str], # the seen (training) classes
