@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02_models.clip.ipynb #8b198018
 from __future__ import annotations
-import collections, contextlib, difflib, io, logging, pickle, struct, zipfile
+import collections, contextlib, difflib, io, logging, pickle, struct, warnings, zipfile
 from pathlib import Path
 
 import torch
@@ -14,8 +14,8 @@ from ..core import ConfigError, EMBEDDED_MODEL, assets_path, register_embedded_m
 
 # %% auto #0
 __all__ = ['RANDOM_WEIGHTS', 'UnsafeWeightsError', 'check_model_name', 'is_torchscript_archive', 'read_torchscript_weights',
-           'read_weights', 'to_state_dict', 'fit_state_dict', 'load_clip', 'load_weights_file', 'save_clip',
-           'get_tokenizer', 'image_size_of']
+           'read_weights', 'to_state_dict', 'fit_state_dict', 'uses_quick_gelu', 'load_clip', 'load_weights_file',
+           'save_clip', 'get_tokenizer', 'image_size_of']
 
 # %% ../../nbs/02_models.clip.ipynb #4f621d60
 RANDOM_WEIGHTS = ('', 'none')  # `pretrained` values that mean: random initialisation, no download
@@ -103,9 +103,10 @@ def _is_safetensors(path)->bool:
     return head[8:9] == b'{' and 8 + n <= Path(path).stat().st_size
 
 def _convert_hint(path)->str:
-    return (f" If you trust {Path(path).name}, convert it once in a separate session: load it there and save"
-            " `model.state_dict()` with `torch.save` or `safetensors.torch.save_file` (or open_clip's `load_openai_model`"
-            " followed by `clip_sbir.models.clip.save_clip`), then pass the new file.")
+    return (f" If you trust {Path(path).name}, convert it once in a separate session: load it there (OpenAI's archives with"
+            " open_clip's `load_openai_model`) and write it with `clip_sbir.models.clip.save_clip(model, 'clip.safetensors')`,"
+            " which records the architecture and its activation, then pass the new file. (A plain `torch.save(model.state_dict())`"
+            " works too, but does not record the activation: load it with `quick_gelu=True` if it is OpenAI's CLIP.)")
 
 def read_weights(path)->tuple[dict, dict]:
     "(raw checkpoint object, safetensors metadata) read from `path` without executing code from it"
@@ -167,6 +168,14 @@ def _quiet_random_init():
 def _gelu_kwargs(quick_gelu)->dict:
     return {'force_quick_gelu': True} if quick_gelu else ({'quick_gelu': False} if quick_gelu is False else {})
 
+def uses_quick_gelu(clip:torch.nn.Module)->bool:
+    "True when `clip`'s transformers use QuickGELU (OpenAI's activation), False when they use GELU"
+    return any(isinstance(m, open_clip.transformer.QuickGELU) for m in clip.modules())
+
+def _default_quick_gelu(name:str)->bool:
+    "The activation open_clip's config for architecture `name` builds with (True for the '-quickgelu' variants)"
+    return bool(open_clip.get_model_config(name).get('quick_gelu', False))
+
 def _pretrained_cfg(name, tag)->dict:
     from open_clip.pretrained import get_pretrained_cfg
     return get_pretrained_cfg(name, tag) or {}
@@ -179,7 +188,7 @@ def _finish(clip, name, pretrained, device):
 def load_clip(model:str=EMBEDDED_MODEL,     # open_clip architecture, e.g. 'ViT-B-32' ('ViT-B/32' works too)
               pretrained:str='embedded',    # 'embedded' | '' or 'none' (random) | an open_clip tag | a weights file
               device:str|torch.device='cpu', # where the model goes ('auto' = CUDA when available)
-              quick_gelu:bool|None=None,    # None: QuickGELU when the weights were trained with it (OpenAI's)
+              quick_gelu:bool|None=None,    # None: the activation the weights were trained with, where it is known (see below)
              )->torch.nn.Module:
     "An open_clip CLIP in eval mode and fp32, with weights from `pretrained`"
     name, p = check_model_name(model), str(pretrained)
@@ -188,7 +197,8 @@ def load_clip(model:str=EMBEDDED_MODEL,     # open_clip architecture, e.g. 'ViT-
             raise ConfigError('pretrained', p, f"an open_clip tag or a weights file for model={model!r}: 'embedded' is only for model={EMBEDDED_MODEL!r}")
         path = assets_path(f'{EMBEDDED_MODEL}.safetensors')
         if not path.is_file(): raise FileNotFoundError(f"pretrained='embedded': the package has no {path.name} (clip_sbir/assets); use pretrained='none' for random weights")
-        return _finish(load_weights_file(name, path, quick_gelu), name, p, device)
+        qg = _default_quick_gelu(name) if quick_gelu is None else quick_gelu  # the package trained it with its config's activation
+        return _finish(load_weights_file(name, path, qg), name, p, device)
     if p.lower() in RANDOM_WEIGHTS:
         with _quiet_random_init(): clip = open_clip.create_model(name, pretrained=None, **_gelu_kwargs(quick_gelu))
         return _finish(clip, name, p, device)
@@ -205,25 +215,51 @@ def load_clip(model:str=EMBEDDED_MODEL,     # open_clip architecture, e.g. 'ViT-
     raise ConfigError('pretrained', p, f"'embedded' | 'none' | a weights file | an open_clip tag for {name}" +
                       (f": {', '.join(map(repr, tags[:8]))}" + (' ...' if len(tags) > 8 else '') if tags else " (open_clip has none for it)"))
 
+def _arch(name:str)->str: return name.removesuffix('-quickgelu')  # the '-quickgelu' variants have the same weights
+
+def _recorded_quick_gelu(meta:dict, path)->bool|None:
+    "The activation `save_clip` recorded in a file's metadata: True (QuickGELU), False (GELU) or None (not recorded)"
+    v = meta.get('quick_gelu')
+    if v is None: return None
+    if v not in ('true', 'false'): raise ValueError(f"{path}: its metadata has quick_gelu={v!r}; expected 'true' or 'false'")
+    return v == 'true'
+
+def _file_quick_gelu(name:str, path, meta:dict, sd:dict, quick_gelu:bool|None)->bool|None:
+    "The QuickGELU flag to build `name` with for the weights in `path`: asked for, recorded, implied by OpenAI's entries, or the architecture's"
+    recorded = _recorded_quick_gelu(meta, path)
+    if quick_gelu is not None:
+        if recorded is not None and bool(quick_gelu) != recorded:
+            raise ConfigError('quick_gelu', quick_gelu, f"None or {recorded}: {Path(path).name} records that its weights were trained"
+                              f" with {'QuickGELU' if recorded else 'GELU'}, and the other activation changes every feature")
+        return quick_gelu
+    if recorded is not None: return recorded
+    if any(k in sd for k in _OPENAI_EXTRA): return True  # OpenAI's releases use QuickGELU
+    if not _default_quick_gelu(name):
+        alt = f"{_arch(name)}-quickgelu"
+        warnings.warn(f"{Path(path).name} does not record the activation its weights were trained with, so model={name!r} is built"
+                      f" with its default, GELU. If they are OpenAI's CLIP (QuickGELU), pass quick_gelu=True to load_clip"
+                      + (f" or model={alt!r}" if alt in open_clip.list_models() else '') + "; files written by save_clip record it.", stacklevel=3)
+    return None
+
 def load_weights_file(model:str, path, quick_gelu:bool|None=None)->torch.nn.Module:
-    "Build `model` and load the weights in `path` (any supported format), strictly"
+    "Build `model` and load the weights in `path` (any supported format), strictly, with the activation they were trained with"
     name = check_model_name(model)
     obj, meta = read_weights(path)
-    if meta.get('model') and meta['model'] != name:
+    if meta.get('model') and _arch(meta['model']) != _arch(name):
         raise ConfigError('model', model, f"{meta['model']!r}: {Path(path).name} was saved from that architecture")
     sd = to_state_dict(obj, str(path))
-    if quick_gelu is None and any(k in sd for k in _OPENAI_EXTRA): quick_gelu = True  # OpenAI's releases use QuickGELU
+    quick_gelu = _file_quick_gelu(name, path, meta, sd, quick_gelu)
     with _quiet_random_init(): clip = open_clip.create_model(name, pretrained=None, **_gelu_kwargs(quick_gelu))
     clip.load_state_dict(fit_state_dict(sd, clip, str(path), f'model={name!r}'), strict=True)
     return clip
 
 # %% ../../nbs/02_models.clip.ipynb #35a995ba
 def save_clip(clip:torch.nn.Module, path, model:str|None=None)->Path:
-    "Write `clip`'s weights as safetensors, recording the architecture name"
+    "Write `clip`'s weights as safetensors, recording the architecture name and the activation (GELU or QuickGELU)"
     from safetensors.torch import save_file
     name = model or getattr(clip, 'model_name', '')
     save_file({k: v.detach().contiguous().cpu() for k, v in clip.state_dict().items()}, str(path),
-              metadata={'format': 'clip_sbir.clip', 'model': name})
+              metadata={'format': 'clip_sbir.clip', 'model': name, 'quick_gelu': str(uses_quick_gelu(clip)).lower()})
     return Path(path)
 
 def get_tokenizer(model:str=EMBEDDED_MODEL):
