@@ -22,14 +22,20 @@ requirements = shlex.split(cfg.get('requirements', ''))
 if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
-dev_requirements = (cfg.get('dev_requirements') or '').split()
-search_requirements = (cfg.get('search_requirements') or '').split()  # `pip install clip_sbir[search]`: faiss for approximate search
+# extras: [browser] the real-browser widget test, [search] faiss, [dev] the development tools and both of them
+extras = {k: (cfg.get(f'{k}_requirements') or '').split() for k in ('dev', 'browser', 'search')}
+extras['dev'] += [r for k in ('browser', 'search') for r in extras[k] if r not in extras['dev']]
 
-package_data = dict()
+lib = cfg['lib_name']
+packages = setuptools.find_packages(include=[lib, lib + '.*'])
+package_dir, package_data = {}, {}
 pkg_data = cfg.get('package_data', None)
-if pkg_data:
-    package_data[cfg['lib_name']] =  pkg_data.split() # split as multiple files might be listed
-# Add package data to setup_cfg for setuptools.setup(..., **setup_cfg)
+if pkg_data: package_data[lib] = pkg_data.split() # split as multiple files might be listed
+# folders shipped as data subpackages (package_dirs = notebooks:nbs ...): a pip install gets the notebooks and configs
+for o in cfg.get('package_dirs', '').split():
+    sub, src = o.split(':')
+    packages.append(f'{lib}.{sub}'); package_dir[f'{lib}.{sub}'] = src
+    package_data[f'{lib}.{sub}'] = ['*.ipynb', '*/*.ipynb', '*.yaml']
 setup_cfg['package_data'] = package_data
 
 setuptools.setup(
@@ -41,10 +47,11 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]] + (['License :: ' + lic[1] ] if lic[1] else []),
     url = cfg['git_url'],
-    packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    packages = packages,
+    package_dir = package_dir,
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'search': search_requirements },
+    extras_require = extras,
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -16,7 +16,8 @@ import torch
 __all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
            'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'EMBEDDED_MODEL', 'ConfigError', 'check_choice',
            'check_positive', 'SBIRConfig', 'config_fields', 'check_injected', 'injected_names', 'assets_path',
-           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device']
+           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device', 'notebooks_path',
+           'configs_path']
 
 # %% ../nbs/00_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -237,3 +238,21 @@ def resolve_device(device:str='auto')->torch.device:
     "`auto` picks CUDA when available, else CPU"
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #7692b336
+def _shipped(sub:str, src:str, parts)->Path:
+    "`clip_sbir/<sub>` in an installed package; in a clone, the source folder `src` it is built from"
+    import importlib.resources
+    pkg = Path(str(importlib.resources.files('clip_sbir')))
+    p = pkg/sub
+    if not p.is_dir() and (pkg.parent/'settings.ini').is_file(): p = pkg.parent/src
+    return p.joinpath(*parts)
+
+def notebooks_path(*parts)->Path:
+    "Path among the notebooks (`train.ipynb`, `experiments/`, the library's): `clip_sbir/notebooks` installed, `nbs/` in a clone"
+    return _shipped('notebooks', 'nbs', parts)
+
+def configs_path(*parts)->Path:
+    "Path among the parameter files (`sketchy_zs.yaml`, ...): `clip_sbir/configs` installed, `configs/` in a clone"
+    return _shipped('configs', 'configs', parts)
+

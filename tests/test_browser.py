@@ -2,7 +2,8 @@
 Chromium (Debian's /usr/bin/chromium, driven by playwright), all cells run, a query chosen, strokes drawn on the
 canvas, a screenshot saved, and the rankings the page shows checked to change.
 
-Needs what tools/install_browser.sh installs. Skipped when Chromium is missing, unless CI is set (then it fails)."""
+Needs the [browser] extra (playwright, JupyterLab) and a Chromium binary: Debian's, which tools/install_browser.sh installs
+(root), or any other named by $CLIP_SBIR_CHROMIUM. Skipped, saying which is missing, unless CI is set (then it fails)."""
 import json, os, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = ROOT/'nbs/experiments/widgets.ipynb'
-CHROMIUM = '/usr/bin/chromium'
+CHROMIUM = os.environ.get('CLIP_SBIR_CHROMIUM', '/usr/bin/chromium')  # Debian's, or any chromium binary
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
                  '--disable-dev-shm-usage']
@@ -19,8 +20,9 @@ LAB_START_S, LOAD_S, RUN_S, STEP_S = 60, 60, 120, 20   # bounds on every wait, s
 def _need(cond:bool, why:str):
     "Skip when a browser prerequisite is missing, but only outside CI: under CI=true it must run"
     if cond: return
-    if os.environ.get('CI'): pytest.fail(f"{why} (CI is set: run tools/install_browser.sh)")
-    pytest.skip(f"{why}; run tools/install_browser.sh")
+    if os.environ.get('CI'): pytest.fail(f"{why} (CI is set, so the browser test must run: bash tools/install_browser.sh)")
+    pytest.skip(f"the widgets' browser test needs {why}: `bash tools/install_browser.sh` installs both (Chromium through apt, as root),"
+                " or set CLIP_SBIR_CHROMIUM to a Chromium binary and `pip install \".[browser]\"`")
 
 def _free_port()->int:
     with socket.socket() as s:
@@ -67,9 +69,9 @@ def _stop(proc:subprocess.Popen, base:str, token:str):
 @pytest.fixture
 def lab(tmp_path):
     "A JupyterLab server on 127.0.0.1 over a temporary copy of the widget notebook; yields (base url, token, folder)"
-    _need(Path(CHROMIUM).is_file(), f"{CHROMIUM} is not installed")
+    _need(Path(CHROMIUM).is_file(), f"Chromium, and {CHROMIUM} does not exist")
     try: import playwright.sync_api  # noqa: F401
-    except ImportError: _need(False, "the playwright package is not installed")
+    except ImportError: _need(False, "the playwright package (the [browser] extra), which is not installed")
     import papermill as pm
     work = tmp_path/'lab'; work.mkdir()
     pm.execute_notebook(str(NB), str(work/'widgets.ipynb'), prepare_only=True, kernel_name='python3', progress_bar=False,

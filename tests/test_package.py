@@ -17,6 +17,10 @@ def test_readme_commands_are_what_ci_runs():
     assert '--command install' in ci and '--command test' in ci and 'python3 -m venv' in ci
     readme = (ROOT/'README.md').read_text()
     assert 'papermill nbs/train.ipynb out.ipynb -p mode fg' in readme and '@inproceedings{sain2023clip' in readme
+    user = readme[readme.index('## Install'):readme.index('# install')]   # the user's install, before the contributors'
+    assert 'pip install .' in user and 'python -m clip_sbir.run' in user and 'notebooks_path' in user
+    assert 'install_browser' not in user.split('## Set up')[0] and 'sudo' not in user.split('## Set up')[0]
+    assert 'CI=${CI:-true}' in ci
 
 def test_settings_pins():
     "nbdev 2 (not 3), its working dependency ranges, and the papermill tag kept by nbdev_clean"
@@ -43,11 +47,20 @@ def test_non_editable_install(tmp_path):
     wheel = next((tmp_path/'dist').glob('clip_sbir-*.whl'))
     names = zipfile.ZipFile(wheel).namelist()
     assert 'clip_sbir/assets/clip-sbir-tiny.json' in names, names
+    shipped = {f'clip_sbir/notebooks/{p.relative_to(ROOT/"nbs")}' for p in (ROOT/'nbs').rglob('*.ipynb')} | \
+              {f'clip_sbir/configs/{p.name}' for p in (ROOT/'configs').glob('*.yaml')}
+    assert 'clip_sbir/notebooks/train.ipynb' in shipped and shipped <= set(names), sorted(shipped - set(names))
+    meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode().splitlines()
+    reqs = [l.split(': ', 1)[1] for l in meta if l.startswith('Requires-Dist: ')]
+    runtime = [r for r in reqs if 'extra ==' not in r]
+    extra = lambda e: {r.split(';')[0] for r in reqs if f'extra == "{e}"' in r}
+    assert not [r for r in runtime if r.startswith(('accelerate', 'playwright', 'nbdev', 'pytest', 'faiss'))], runtime
+    assert any(r.startswith('playwright') for r in extra('browser')) and extra('browser') | extra('search') <= extra('dev')
     target = tmp_path/'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), str(wheel)], check=True)
     code = ("import clip_sbir, clip_sbir.core as c, pathlib; print(clip_sbir.__version__); "
             "print(pathlib.Path(clip_sbir.__file__).parent); assert c.assets_path('clip-sbir-tiny.json').is_file(); "
-            "print(c.register_embedded_model())")
+            "print(c.register_embedded_model()); print(c.notebooks_path('train.ipynb')); print(c.configs_path('sketchy_zs.yaml'))")
     env = {**os.environ, 'PYTHONPATH': str(target)}
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split('\n')
     from configparser import ConfigParser
@@ -55,3 +68,5 @@ def test_non_editable_install(tmp_path):
     assert out[0] == cfg['DEFAULT']['version']
     assert Path(out[1]).resolve() == (target/'clip_sbir').resolve()
     assert out[2] == 'clip-sbir-tiny'
+    assert Path(out[3]) == target/'clip_sbir/notebooks/train.ipynb' and Path(out[3]).is_file()   # the installed copy, not the clone's
+    assert Path(out[4]) == target/'clip_sbir/configs/sketchy_zs.yaml' and Path(out[4]).is_file()
