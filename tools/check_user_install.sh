@@ -31,7 +31,7 @@ assert not extra, f"a user install pulled in {extra}: they belong to extras"
 print('not installed (extras):', 'playwright nbdev accelerate faiss')
 PY
 echo "+ papermill --help-notebook <shipped train.ipynb>"
-papermill --help-notebook "$(python -c "from clip_sbir.core import notebooks_path; print(notebooks_path('train.ipynb'))")" | grep -E "^  (mode|epochs|out_dir) " || { echo "FAIL: the shipped notebook lists no parameters"; exit 1; }
+papermill --help-notebook "$(python -c "from clip_sbir.core import notebooks_path; print(notebooks_path('train.ipynb'))")" | grep -E "^  (mode|epochs|out_dir): " || { echo "FAIL: the shipped notebook lists no parameters"; exit 1; }
 echo "+ python -m clip_sbir.run -p mode zs -p epochs 1 -p out_dir $OUT"; start=$SECONDS
 python -m clip_sbir.run -p mode zs -p epochs 1 -p out_dir "$OUT"
 echo "  main job took $((SECONDS - start)) s"
