@@ -38,8 +38,10 @@ echo "  main job took $((SECONDS - start)) s"
 python - "$OUT" <<'PY'
 import json, math, sys
 m = json.load(open(f'{sys.argv[1]}/metrics.json'))
-nums = {k: v for k, v in m.items() if isinstance(v, float)}
-assert nums and all(math.isfinite(v) for v in nums.values()), nums
-print('metrics.json:', ', '.join(f'{k}={v:.4f}' for k, v in sorted(nums.items())[:8]))
+got = m['metrics']                                  # the unseen classes' retrieval metrics of the trained prompts
+assert got and all(math.isfinite(v) and 0 <= v <= 1 for v in got.values()), got
+print(f"metrics.json ({m['n_query']} unseen sketches x {m['n_gallery']} photos, trained {m['train_seconds']:.0f} s):")
+print('  trained ', ', '.join(f'{k} {v:.4f}' for k, v in got.items()))
+print('  frozen  ', ', '.join(f'{k} {v:.4f}' for k, v in m['baseline'].items()))
 PY
 echo "user install OK: no root, library + main job + notebooks"

@@ -4,8 +4,10 @@
 #                  fonts-dejavu-core   -> a font, so text in the screenshot renders
 #   pip (active python): playwright==1.65.2  -> the Python driver; it drives /usr/bin/chromium through
 #                  executable_path. `playwright install` is never run (it would download its own browser).
-# ipycanvas/ipywidgets/jupyterlab come with `pip install -e ".[dev]"` (settings.ini).
-# Needs root (or sudo) for apt-get; the package index is refreshed once, only when something is missing.
+# playwright and jupyterlab are the [browser] extra (part of [dev]); ipycanvas/ipywidgets are runtime requirements (settings.ini).
+# Needs root (or sudo) for apt-get; the package index is refreshed once, only when something is missing. Without root,
+# a user install does not need this at all (README: Install), and tests/test_browser.py skips, saying what is missing
+# (or set CLIP_SBIR_CHROMIUM to a Chromium binary).
 set -euo pipefail
 PY=${PYTHON:-python}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
