@@ -161,3 +161,19 @@ def test_site_in_chromium(served, site, tmp_path):
         finally:
             browser.close()
     print(f"screenshots in {tmp_path}")
+
+# ---------------------------------------------------------------------------------------------
+# README's result tables are the files in docs/figures
+# ---------------------------------------------------------------------------------------------
+def test_readme_tables_are_the_files():
+    import json, make_readme
+    nb = json.loads(make_readme.NB.read_text(encoding='utf-8'))
+    shown = [c for c in nb['cells'] if make_readme.table_of(c) is not None]
+    files = {make_readme.SHOW_TABLE.match(make_readme._code(c)[1]).group(1) for c in shown}
+    assert {'../docs/figures/seeds.md', '../docs/figures/ablations.md', '../docs/figures/baselines_zs.md',
+            '../docs/figures/baselines_fg.md', '../docs/figures/search_bench.md'} <= files, files
+    readme = make_readme.render()
+    for f in files: assert (make_readme.NB.parent/f).read_text(encoding='utf-8').strip() in readme, f
+    assert make_readme.stale_tables(nb) == []
+    shown[0]['outputs'][0]['data']['text/markdown'][-1] += ' (edited by hand)'   # a drifted stored output is caught
+    assert make_readme.stale_tables(nb) == [nb['cells'].index(shown[0])]

@@ -159,6 +159,7 @@ nb_merge_streams = True
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "figures", "*.log"]
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
 html_title = "clip_sbir"
+smartquotes = False
 html_theme = {theme!r}
 html_static_path = {static!r}{mathjax}
 html_show_sourcelink = False

@@ -44,8 +44,8 @@ def main():
     seeds = " | ".join(f"seed {s}" for s in a.seeds)
     table = "\n".join([f"| mode | metric (unseen) | frozen CLIP | {seeds} | trained mean ± std | gain | gain / std | gain > 3 std |",
                        "|:--|:--|--:|" + "--:|" * len(a.seeds) + "--:|--:|--:|:-:|", *rows,
-                       f"\ncommand: python tools/seeds_table.py --seeds {' '.join(map(str, a.seeds))} --modes {' '.join(a.modes)}" +
-                       "".join(f" -p {k} {v}" for k, v in a.p)])
+                       f"\ncommand: `python tools/seeds_table.py --seeds {' '.join(map(str, a.seeds))} --modes {' '.join(a.modes)}" +
+                       "".join(f" -p {k} {v}" for k, v in a.p) + "`"])
     print(table)
     if a.md: (ROOT/a.md).write_text(table + "\n", encoding='utf-8'); print(f"wrote {a.md}", file=sys.stderr)
     return 0 if ok else 1
