@@ -228,7 +228,11 @@ def build(out:Path=ROOT/'_docs', stage_dir:Path=ROOT/'_proc', jobs:int=2, quiet:
     log = Path(stage_dir)/'sphinx-warnings.log'
     cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-j', str(jobs), '-w', str(log), '-E']
     if quiet: cmd.append('-q')
-    r = subprocess.run(cmd + [str(stage_dir), str(out)], cwd=ROOT, capture_output=quiet, text=True)
+    scratch = Path(out).resolve().parent/'jupyter_execute'          # myst-nb's scratch folder beside the site
+    made = not scratch.exists()
+    try: r = subprocess.run(cmd + [str(stage_dir), str(out)], cwd=ROOT, capture_output=quiet, text=True)
+    finally:
+        if made: shutil.rmtree(scratch, ignore_errors=True)
     if r.returncode: raise RuntimeError(f"sphinx-build failed ({r.returncode}):\n{(r.stderr or '')[-3000:]}")
     warn = [l for l in log.read_text().splitlines() if 'WARNING' in l or 'ERROR' in l] if log.exists() else []
     return {'seconds': time.perf_counter() - t0, 'stage_seconds': t1 - t0, 'warnings': warn, 'pages': sorted(srcs)}
