@@ -2,6 +2,7 @@
 """Seeds table for README: the main job on the embedded default, 3 seeds x 2 modes, trained vs frozen CLIP.
 
     python tools/seeds_table.py                 # 3 seeds x 2 modes under runs/seeds (about 4 minutes), prints the table
+                                                # and writes it to docs/figures/seeds.md (README shows that file)
     python tools/seeds_table.py --seeds 0 1 2 --modes zs fg -p epochs 4
     python tools/seeds_table.py --rerun         # retrain even the runs already in runs/seeds
 
@@ -26,6 +27,7 @@ def main():
     ap.add_argument('--out', default='runs/seeds', help="folder of the runs (relative to the repository)")
     ap.add_argument('-p', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help="extra parameter for every run")
     ap.add_argument('--rerun', action='store_true', help="retrain runs that are already in --out")
+    ap.add_argument('--md', default='docs/figures/seeds.md', help="also write the table here (relative to the repository; '' = don't)")
     a = ap.parse_args()
     extra = {k: parse_value(v) for k, v in a.p}
     rows, ok = [], True
@@ -40,11 +42,12 @@ def main():
         rows.append(f"| {mode} | {k} | {base.mean():.4f} | " + " | ".join(f"{v:.4f}" for v in tr) +
                     f" | {tr.mean():.4f} ± {sd:.4f} | {gain:+.4f} | {gain / sd:.1f} | {'yes' if passed else 'no'} |")
     seeds = " | ".join(f"seed {s}" for s in a.seeds)
-    print(f"| mode | metric (unseen) | frozen CLIP | {seeds} | trained mean ± std | gain | gain / std | gain > 3 std |")
-    print("|:--|:--|--:|" + "--:|" * len(a.seeds) + "--:|--:|--:|:-:|")
-    print("\n".join(rows))
-    print(f"\ncommand: python tools/seeds_table.py --seeds {' '.join(map(str, a.seeds))} --modes {' '.join(a.modes)}" +
-          "".join(f" -p {k} {v}" for k, v in a.p))
+    table = "\n".join([f"| mode | metric (unseen) | frozen CLIP | {seeds} | trained mean ± std | gain | gain / std | gain > 3 std |",
+                       "|:--|:--|--:|" + "--:|" * len(a.seeds) + "--:|--:|--:|:-:|", *rows,
+                       f"\ncommand: `python tools/seeds_table.py --seeds {' '.join(map(str, a.seeds))} --modes {' '.join(a.modes)}" +
+                       "".join(f" -p {k} {v}" for k, v in a.p) + "`"])
+    print(table)
+    if a.md: (ROOT/a.md).write_text(table + "\n", encoding='utf-8'); print(f"wrote {a.md}", file=sys.stderr)
     return 0 if ok else 1
 
 if __name__ == '__main__': sys.exit(main())
