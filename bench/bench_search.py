@@ -1,8 +1,9 @@
 """Benchmark `clip_sbir.search` at 1,000,000 photos: exact query latency beside the memory floor, faiss, indexing.
 
 One run measures, side by side:
-  - memory bandwidth: a plain copy of a 512 MiB float32 array (best of 5), as bytes read + written per
-    second (STREAM's convention); the floor of an exact query is the bytes of features it must read
+  - memory bandwidth: a plain copy of a 512 MiB float32 array (torch's copy, best of 5, on the same
+    number of threads as the search it is the floor of), as bytes read + written per second
+    (STREAM's convention); the floor of an exact query is the bytes of features it must read
     divided by that bandwidth. For batch 64 the compute floor (the multiply-adds at the speed of a
     cache-resident float32 matrix product, measured here too) is printed beside it;
   - exact search (`topk_exact`, the library's path) over a synthetic gallery of 1,000,000 x 512
@@ -63,10 +64,10 @@ def best_time(fn, repeat:int=5)->float:
     return min(ts)
 
 def copy_bandwidth(nbytes:int=512 * 2**20)->float:
-    "Bytes read + written per second by a plain array copy (best of 5)"
-    src = np.ones(nbytes // 4, np.float32)
-    dst = np.empty_like(src)
-    return 2 * nbytes / best_time(lambda: np.copyto(dst, src))
+    "Bytes read + written per second by a plain array copy (best of 5), on as many threads as torch uses"
+    src = torch.ones(nbytes // 4)
+    dst = torch.empty_like(src)
+    return 2 * nbytes / best_time(lambda: dst.copy_(src))
 
 def matmul_flops(d:int=512, b:int=64, c:int=4096)->float:
     "Multiply-add flops per second of a cache-resident float32 (b, d) @ (d, c) product"
@@ -95,6 +96,7 @@ def timed_queries(search, queries:torch.Tensor, batch:int, n_runs:int)->list:
     return out
 
 def bench_exact(feats, queries, bw, flops, label, threads):
+    "Time per query and peak extra memory of `topk_exact` at batch 1 and 64, beside the memory and compute floors"
     from clip_sbir.search import row_scale, topk_exact
     scale = row_scale(feats)
     search = lambda q: topk_exact(q, feats, 10, scale)
@@ -146,7 +148,7 @@ def bench_build(n_photos:int, work:Path)->dict:
 def table(res:dict)->str:
     lines = ["| measurement | value |", "|:--|--:|",
              f"| machine | {res['machine']} |",
-             f"| memory bandwidth (plain copy, read + write) | {res['bandwidth_gb_s']:.1f} GB/s |",
+             *[f"| memory bandwidth (plain copy, read + write, {th} thread(s)) | {bw:.1f} GB/s |" for th, bw in res['bandwidth_by_threads'].items()],
              f"| float32 matrix product (64 x 512 x 4096, in cache, {res['torch_threads']} threads) | {res['gflops']:.0f} GFLOP/s |"]
     for r in res['exact']:
         lines.append(f"| exact, {r['storage']}, {r['threads']} thread(s), batch {r['batch']}: time per query | {r['ms_per_query']:.1f} ms "
@@ -174,9 +176,10 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     res = {'n': a.n, 'd': a.d, 'torch_threads': torch.get_num_threads(),
-           'machine': f"{os.cpu_count()}-core CPU ({torch.get_num_threads()} torch threads), shared"}
+           'machine': f"{os.cpu_count()}-core CPU ({torch.get_num_threads()} torch threads)" + (f", load average {os.getloadavg()[0]:.2f} at the start" if hasattr(os, 'getloadavg') else '')}
     res['bandwidth_gb_s'] = copy_bandwidth() / 1e9
     res['gflops'] = matmul_flops(a.d) / 1e9
+    res['bandwidth_by_threads'] = {}
     print(f"copy bandwidth {res['bandwidth_gb_s']:.1f} GB/s (read + write); float32 matmul {res['gflops']:.0f} GFLOP/s", flush=True)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((2000, a.d)).astype(np.float32)
@@ -189,10 +192,11 @@ def main():
     f32 = None if a.no_float32 else feats.astype(np.float32)
     for th in a.threads:
         torch.set_num_threads(th)
+        bw = res['bandwidth_by_threads'][th] = copy_bandwidth() / 1e9
         for arr, label in ((feats, 'float16'), (f32, 'float32')):
             if arr is None: continue
             flops = matmul_flops(a.d) if label == 'float16' else flops
-            rows = bench_exact(arr, queries, res['bandwidth_gb_s'] * 1e9, flops, label, th)
+            rows = bench_exact(arr, queries, bw * 1e9, flops, label, th)
             res['exact'] += list(rows.values())
             for r in rows.values(): print(json.dumps(r), flush=True)
     del f32

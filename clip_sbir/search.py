@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_search.ipynb #6487d0c6
 from __future__ import annotations
-import argparse, csv, hashlib, io, json, os, sys, time, uuid, warnings
+import argparse, csv, functools, hashlib, io, json, os, sys, time, uuid, warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +25,10 @@ from .widgets import DrawQuery
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INDEX_FORMAT', 'TABLE_COLUMNS', 'APPROX_THRESHOLD', 'scan_photos', 'file_hash', 'load_search_model',
            'IndexMismatchError', 'write_atomic', 'read_manifest', 'write_table', 'read_table', 'merge_topk',
-           'row_scale', 'topk_exact', 'require_faiss', 'ivf_index', 'approx_topk', 'recall_at_k', 'tune_nprobe',
-           'UpdatePlan', 'plan_update', 'embed_photos', 'check_same_model', 'encode_sketches', 'build_index',
-           'SearchIndex', 'Hits', 'query', 'build_approximate', 'plot_hits', 'SearchDraw', 'search_parser',
-           'check_cli_args', 'main']
+           'row_scale', 'half_score_bound', 'half_filter_is_exact', 'topk_exact', 'require_faiss', 'ivf_index',
+           'approx_topk', 'recall_at_k', 'tune_nprobe', 'UpdatePlan', 'plan_update', 'embed_photos', 'check_same_model',
+           'encode_sketches', 'build_index', 'SearchIndex', 'Hits', 'query', 'build_approximate', 'plot_hits',
+           'SearchDraw', 'search_parser', 'check_cli_args', 'main']
 
 # %% ../nbs/11_search.ipynb #012abc79
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')  # what counts as a photo (any case)
@@ -157,20 +157,11 @@ def row_scale(feats, # (n, d) stored features (array, memory-map or tensor)
         out[a:a + len(x)] = 1 / x.norm(dim=1).clamp_min(1e-12)
     return out
 
-def topk_exact(qf,                  # (n_q, d) query features, L2-normalised
-               feats,               # (n, d) gallery features: float16/float32 array, memory-map or tensor
-               k:int=10,            # results per query (at most n)
-               scale=None,          # (n,) factor per gallery row (`row_scale`: the scores become cosines)
-               chunk:int=4096,      # gallery rows per block (rounded up to a multiple of 64)
-               query_chunk:int=1024,# queries per pass over the gallery
-              )->tuple:             # (scores, indices): (n_q, min(k, n)) float32 and int64 tensors, best first
-    "Exact top-k by inner product over gallery blocks; equal scores keep gallery order"
-    q = torch.as_tensor(np.asarray(qf) if not torch.is_tensor(qf) else qf).float()
+def _as_tensor(x)->torch.Tensor: return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
+
+def _topk_blocks(q:torch.Tensor, feats, k:int, scale, chunk:int, query_chunk:int)->tuple:
+    "Exact top-k of float32 queries over gallery blocks converted to float32 (the general path)"
     n, d = feats.shape
-    if q.ndim != 2 or q.shape[1] != d: raise ValueError(f"query features of shape {tuple(q.shape)}: expected (n_q, {d}) for this gallery")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ConfigError('k', k, "a positive integer")
-    k = min(int(k), n)
-    if n == 0 or len(q) == 0: return torch.empty(len(q), 0), torch.empty(len(q), 0, dtype=torch.long)
     chunk = -(-min(chunk, n) // 64) * 64                           # every block has this shape: equal rows score equally
     buf = torch.zeros(chunk, d)                                    # a block in float32, reused (stays in cache)
     outs = []
@@ -178,8 +169,7 @@ def topk_exact(qf,                  # (n_q, d) query features, L2-normalised
         qb = q[qa:qa + query_chunk]                                # (b, d)
         cand_s, cand_i = [], []
         for a in range(0, n, chunk):
-            blk = feats[a:a + chunk]
-            blk = blk if torch.is_tensor(blk) else torch.from_numpy(np.asarray(blk))
+            blk = _as_tensor(feats[a:a + chunk])
             c = len(blk)
             if c == chunk and blk.dtype == torch.float32 and blk.is_contiguous(): g = blk   # (chunk, d)
             else:
@@ -193,6 +183,67 @@ def topk_exact(qf,                  # (n_q, d) query features, L2-normalised
             cand_i.append(i + a)
         outs.append(merge_topk(torch.cat(cand_s, 1), torch.cat(cand_i, 1), k))
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+
+# %% ../nbs/11_search.ipynb #b641197a
+def half_score_bound(d:int, # feature size
+                    )->float: # epsilon / |q| of the derivation above
+    "Bound on |half-precision filter score - float32 score| per unit of query norm, for unit rows"
+    u = 2.0 ** -24
+    return 2.0 ** -10 + 2 * d * u / (1 - d * u)
+
+@functools.cache
+def half_filter_is_exact(d:int=512)->bool:
+    "Whether torch's float16 matrix-vector product on this CPU keeps within `half_score_bound` (float32 accumulation)"
+    gen = torch.Generator().manual_seed(0)
+    q = F.normalize(torch.randn(d, generator=gen, dtype=torch.float64), dim=0)
+    noise = F.normalize(torch.randn(4096, d, generator=gen, dtype=torch.float64), dim=1)
+    g = F.normalize(.9 * q + (1 - .9 ** 2) ** .5 * noise, dim=1).half()   # (4096, d) rows at cosine ~0.9
+    approx = (g @ q.half()).double()                               # (4096,) the filter's scores
+    exact = g.double() @ q                                         # (4096,)
+    return bool(((approx - exact).abs() <= half_score_bound(d)).all())
+
+def _topk_half_filtered(q:torch.Tensor, # (d,) one float32 query
+                        feats,          # (n, d) float16 rows
+                        k:int, scale:torch.Tensor, max_candidates:int, chunk:int=65536):
+    "Exact top-k of one query over float16 rows by filter and refine; None when the candidates exceed max_candidates"
+    n, d = feats.shape
+    q16 = q.half()
+    approx = torch.empty(n)                                        # (n,) approximate cosines
+    for a in range(0, n, chunk):
+        approx[a:a + chunk] = (_as_tensor(feats[a:a + chunk]) @ q16).float()   # (c,) float16 product, float32 sums
+    approx *= scale
+    eps = (half_score_bound(d) + 2.0 ** -23) * (1 + 1e-5) * float(q.norm())   # the bound, with the scale product and scale rounding
+    edge = torch.topk(approx, k).values[-1]                        # T, the k-th largest approximate score
+    cand = torch.nonzero(approx >= edge - 2 * eps).flatten()       # (m,) sorted row indices
+    m = len(cand)
+    if m > max_candidates: return None
+    g = torch.zeros(-(-m // 64) * 64, d)                           # (m padded, d) candidate rows in float32
+    g[:m] = _as_tensor(feats[cand.numpy()]).float()
+    s = (q[None] @ g.T)[:, :m] * scale[cand]                       # (1, m) exact scores
+    return merge_topk(s, cand[None], k)
+
+def topk_exact(qf,                  # (n_q, d) query features, L2-normalised
+               feats,               # (n, d) gallery features: float16/float32 array, memory-map or tensor
+               k:int=10,            # results per query (at most n)
+               scale=None,          # (n,) factor per gallery row (`row_scale`: the scores become cosines)
+               chunk:int=4096,      # gallery rows per block (rounded up to a multiple of 64)
+               query_chunk:int=1024,# queries per pass over the gallery
+               max_candidates:int=65536, # one query over float16 rows: the most rows the filter may pass on to exact rescoring
+              )->tuple:             # (scores, indices): (n_q, min(k, n)) float32 and int64 tensors, best first
+    "Exact top-k by inner product; equal scores keep gallery order"
+    q = _as_tensor(qf).float()
+    n, d = feats.shape
+    if q.ndim != 2 or q.shape[1] != d: raise ValueError(f"query features of shape {tuple(q.shape)}: expected (n_q, {d}) for this gallery")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ConfigError('k', k, "a positive integer")
+    k = min(int(k), n)
+    if n == 0 or len(q) == 0: return torch.empty(len(q), 0), torch.empty(len(q), 0, dtype=torch.long)
+    if (len(q) == 1 and scale is not None and feats.dtype in (np.float16, torch.float16) and q.device.type == 'cpu'
+            and half_filter_is_exact(d)):
+        out = _topk_half_filtered(q[0], feats, k, scale, max_candidates)
+        if out is not None: return out
+    return _topk_blocks(q, feats, k, scale, chunk, query_chunk)
+
 
 # %% ../nbs/11_search.ipynb #43f738a6
 def _has_faiss()->bool:
