@@ -4,10 +4,10 @@
 
 # %% ../nbs/00_core.ipynb #9345f8a0
 from __future__ import annotations
-import dataclasses, difflib, json, os, random, subprocess
+import contextlib, dataclasses, difflib, json, os, random, subprocess, uuid
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -16,7 +16,8 @@ import torch
 __all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
            'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'EMBEDDED_MODEL', 'ConfigError', 'check_choice',
            'check_positive', 'SBIRConfig', 'config_fields', 'check_injected', 'injected_names', 'assets_path',
-           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device']
+           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device', 'resolve_precision',
+           'autocast', 'write_atomic', 'write_json']
 
 # %% ../nbs/00_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -237,3 +238,41 @@ def resolve_device(device:str='auto')->torch.device:
     "`auto` picks CUDA when available, else CPU"
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #6a47da21
+def resolve_precision(precision:str,       # auto | fp32 | bf16 | fp16
+                      device:torch.device, # where the computation runs
+                     )->torch.dtype|None:  # the autocast dtype; None = fp32, no autocast
+    "The one precision rule: `auto` is bf16 on a GPU that supports it, fp16 on one that does not, fp32 on a CPU"
+    if precision not in PRECISIONS: raise ConfigError('precision', precision, "one of " + " | ".join(map(repr, PRECISIONS)))
+    if torch.device(device).type != 'cuda':
+        if precision in ('bf16', 'fp16'):
+            raise ConfigError('precision', precision, "'auto' or 'fp32' on a CPU (mixed precision runs on GPUs only)")
+        return None
+    if precision == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
+
+def autocast(device:torch.device, dtype:torch.dtype|None):
+    "`torch.autocast` for `dtype`, or a no-op for fp32"
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+# %% ../nbs/00_core.ipynb #3dd54746
+def write_atomic(path:str|Path,   # the file to (re)write; its folder is created
+                 write:Callable,  # binary file -> None: writes the content
+                )->Path:
+    "Call `write(file)` on a temporary file beside `path`, fsync it, then rename it onto `path`"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
+
+def write_json(obj, path:str|Path)->Path:
+    "Write `obj` as indented JSON, atomically"
+    return write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2) + '\n').encode()))

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .core import ConfigError, check_choice, cache_dir, resolve_device, PRECISIONS, FG_GALLERIES
+from .core import (ConfigError, check_choice, autocast, cache_dir, resolve_device, resolve_precision, write_atomic,
+                            FG_GALLERIES)
 from .data.core import SBIRSplit, ArrayReader, ImageDataset, collate_skip, sbir_transform
 from .metrics import zs_metrics, fg_metrics
 
@@ -42,27 +43,21 @@ def reader_fingerprint(reader:Callable)->str:
     return repr(reader)
 
 # %% ../nbs/05a_eval.ipynb #572df27f
-def _autocast(device:torch.device, precision:str):
-    "Autocast context for `precision` ('auto' = bf16 on CUDA, fp32 elsewhere)"
-    check_choice('precision', precision, PRECISIONS)
-    if precision == 'auto': precision = 'bf16' if device.type == 'cuda' else 'fp32'
-    if precision == 'fp32': return contextlib.nullcontext(), 'fp32'
-    return torch.autocast(device.type, dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]), precision
-
 def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) features, e.g. `encoder.encode_photo`
                      refs:Sequence,        # image references for `reader`
                      reader:Callable,      # reference -> RGB PIL image
                      transform:Callable,   # PIL image -> (3, h, w) tensor, e.g. `sbir_transform(224, 'photo')`
                      batch_size:int=64,    # images per forward pass
                      device='auto',        # where `encode_fn` runs
-                     precision:str='auto', # auto | fp32 | bf16 | fp16 (autocast)
+                     precision:str='auto', # auto | fp32 | bf16 | fp16, as `resolve_precision` reads it
                      cache_key:str|None=None, # checkpoint + side identity; None = no disk cache
                      workers:int=0,        # DataLoader worker processes
                      progress:bool=False,  # show a progress bar
                     )->torch.Tensor:       # (len(refs), d) float32 on the CPU; NaN rows for unreadable images
     "Encode images in batches (inference mode, autocast), cached on disk under `cache_key`"
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    ctx, prec = _autocast(device, precision)
+    dtype = resolve_precision(precision, device)
+    prec = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}[dtype]   # part of the cache key
     if batch_size < 1: raise ConfigError('batch_size', batch_size, "a positive integer")
     if len(refs) == 0: raise ValueError("refs is empty: nothing to encode")
     path = None
@@ -76,7 +71,7 @@ def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) featu
     feats, idx = [], []
     if progress:
         from tqdm.auto import tqdm; dl = tqdm(dl, desc='encoding', leave=False)
-    with torch.inference_mode(), ctx:
+    with torch.inference_mode(), autocast(device, dtype):
         for xb, ib in dl:
             if len(ib) == 0: continue
             feats.append(encode_fn(xb.to(device, non_blocking=True)).float().cpu()); idx.append(ib)   # (b, d)
@@ -89,8 +84,7 @@ def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) featu
         warnings.warn(f"{bad} of {len(refs)} images could not be read and were skipped (their feature rows are NaN), "
                       f"e.g. {', '.join(repr(refs[i]) for i in miss[:3])}")
     if path is not None:
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as tmp: torch.save(x, tmp)
-        os.replace(tmp.name, path)   # atomic: a concurrent reader never sees half a file
+        write_atomic(path, lambda f: torch.save(x, f))   # a concurrent reader never sees half a file
     return x
 
 # %% ../nbs/05a_eval.ipynb #71be0287

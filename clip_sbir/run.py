@@ -12,18 +12,20 @@ import numpy as np
 import torch
 
 import clip_sbir
-from .core import (ConfigError, SBIRConfig, check_injected, config_fields, git_sha, injected_names, seed_everything)
+from .core import (ConfigError, SBIRConfig, check_injected, config_fields, git_sha, injected_names, resolve_precision, seed_everything,
+                            write_json)
 from .data.core import SBIRSplit, SBIRData, sbir_transform
 from .models.clip import image_size_of
-from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_log, resolve_precision, save_checkpoint,
+from .dist import DistEnv, init_distributed, gather_sharded, shard
+from .train import (fit, read_log, save_checkpoint,
                              load_checkpoint, check_resumable)
 
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS', 'assigned_names', 'injected_in_history',
            'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
            'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'validation', 'train_encoder', 'results',
-           'write_json', 'comparison', 'plot_examples', 'plot_curves', 'final_evaluation', 'run_experiment',
-           'load_trained', 'parse_value', 'read_params_file', 'parse_args', 'main']
+           'comparison', 'plot_examples', 'plot_curves', 'final_evaluation', 'run_experiment', 'load_trained',
+           'parse_value', 'read_params_file', 'parse_args', 'main']
 
 # %% ../nbs/06a_run.ipynb #f8fd7846
 def assigned_names(src:str)->set:
@@ -192,13 +194,6 @@ def results(cfg:SBIRConfig, data:SBIRData,
             'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
             'train_seconds': round(float(state.get('train_seconds', 0.0)), 3), 'eval_seconds': round(float(final['eval_seconds']), 3),
             'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
-
-def write_json(obj, path:str|Path)->Path:
-    "Write JSON atomically (temporary file, then rename)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=2) + '\n'); os.replace(tmp, path)
-    return path
 
 # %% ../nbs/06a_run.ipynb #9731d3c6
 def comparison(metrics:dict, baseline:dict)->str:

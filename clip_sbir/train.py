@@ -12,82 +12,16 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.distributed as tdist
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from .core import ConfigError, SBIRConfig, resolve_device
+from .core import ConfigError, SBIRConfig, autocast, resolve_device, resolve_precision, write_atomic
+from .dist import DistEnv, all_reduce_mean, broadcast_params, sync_grads
 
 # %% auto #0
-__all__ = ['DistEnv', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_rows', 'shard',
-           'gather_sharded', 'make_optimizer', 'lr_factor', 'make_scheduler', 'resolve_precision', 'autocast',
-           'get_rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StepLog', 'read_log', 'set_epoch',
-           'skip_batches', 'NonFiniteLossError', 'check_resumable', 'fit', 'plot_losses', 'plot_history']
-
-# %% ../nbs/06_train.ipynb #61357e6c
-@dataclass
-class DistEnv:
-    "Where this process sits: rank, number of processes, local rank"
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    @property
-    def is_main(self)->bool: return self.rank == 0
-    @property
-    def enabled(self)->bool: return self.world > 1
-
-def init_distributed(device:str='auto')->tuple:
-    "`(DistEnv, torch.device)`: join the process group a launcher set up in the environment, or run alone"
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    dev = resolve_device(device)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError('device', device, "'auto' or 'cpu': no CUDA GPU is visible to this process")
-    if world <= 1: return DistEnv(), dev
-    rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', 0))
-    if dev.type == 'cuda': dev = torch.device('cuda', local); torch.cuda.set_device(dev)
-    if not tdist.is_initialized(): tdist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    return DistEnv(rank, world, local), dev
-
-# %% ../nbs/06_train.ipynb #58d87b3c
-def all_reduce_mean(x:torch.Tensor, env:DistEnv)->torch.Tensor:
-    "Mean of `x` over processes (identity in a single process)"
-    if not env.enabled: return x
-    x = x.clone(); tdist.all_reduce(x); return x / env.world
-
-def sync_grads(params:list, env:DistEnv):
-    "Average the gradients of `params` over processes, in place (missing gradients count as zero)"
-    if not env.enabled: return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])  # (n_trainable,)
-    tdist.all_reduce(flat); flat /= env.world
-    for p, g in zip(params, flat.split([q.numel() for q in params])): p.grad = g.view_as(p).clone()
-
-def broadcast_params(params:list, env:DistEnv):
-    "Copy rank 0's values of `params` to every process"
-    if env.enabled:
-        for p in params: tdist.broadcast(p.data, 0)
-
-def gather_rows(x:torch.Tensor, env:DistEnv)->torch.Tensor:
-    "Concatenate every process's rows of `x` in rank order (row counts may differ)"
-    if not env.enabled: return x
-    n = torch.tensor([len(x)], device=x.device); ns = [torch.zeros_like(n) for _ in range(env.world)]
-    tdist.all_gather(ns, n); m = int(max(int(k) for k in ns))
-    pad = torch.zeros((m - len(x), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    parts = [torch.empty((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(env.world)]
-    tdist.all_gather(parts, torch.cat([x, pad]))
-    return torch.cat([p[:int(k)] for p, k in zip(parts, ns)])
-
-def shard(n:int, env:DistEnv)->np.ndarray:
-    "Indices of `n` items this process handles: `rank, rank + world, ...`"
-    return np.arange(env.rank, n, env.world)
-
-def gather_sharded(x:torch.Tensor, n:int, env:DistEnv)->torch.Tensor:
-    "Reassemble rows computed on `shard(n, env)` in every process into the original order of all `n` items"
-    if not env.enabled: return x
-    rows = gather_rows(x, env)  # (n, ...) grouped by rank
-    order = torch.from_numpy(np.concatenate([np.arange(r, n, env.world) for r in range(env.world)])).to(rows.device)
-    out = torch.empty_like(rows); out[order] = rows
-    return out
+__all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'StepLog', 'read_log', 'set_epoch', 'skip_batches', 'NonFiniteLossError',
+           'check_resumable', 'fit', 'plot_losses', 'plot_history']
 
 # %% ../nbs/06_train.ipynb #5346d057
 def make_optimizer(model, # has `param_groups(lr_prompt, lr_ln, lr_other, weight_decay)`
@@ -111,20 +45,6 @@ def make_scheduler(opt:torch.optim.Optimizer, total:int, cfg:SBIRConfig)->Lambda
     "Per-step scheduler applying `lr_factor` to every parameter group"
     return LambdaLR(opt, partial(lr_factor, total=total, warmup=cfg.warmup_steps, schedule=cfg.schedule))
 
-# %% ../nbs/06_train.ipynb #6a47da21
-def resolve_precision(precision:str, device:torch.device)->torch.dtype|None:
-    "The autocast dtype for `precision` on `device` (None = fp32, no autocast)"
-    if torch.device(device).type != 'cuda':
-        if precision in ('bf16', 'fp16'):
-            raise ConfigError('precision', precision, "'auto' or 'fp32' on a CPU (mixed precision runs on GPUs only)")
-        return None
-    if precision == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
-
-def autocast(device:torch.device, dtype:torch.dtype|None):
-    "`torch.autocast` for `dtype`, or a no-op for fp32"
-    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
 # %% ../nbs/06_train.ipynb #6d2283e1
 def get_rng_state(generator:torch.Generator|None=None)->dict:
     "Every random stream's state, as tensors and numbers"
@@ -147,16 +67,8 @@ def set_rng_state(s:dict, generator:torch.Generator|None=None):
 
 # %% ../nbs/06_train.ipynb #0deadb4d
 def save_checkpoint(state:dict, path:str|Path)->Path:
-    "Write `state` to `path` atomically (temporary file, fsync, rename)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save(state, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    "Write `state` to `path` atomically (`write_atomic`: temporary file, fsync, rename)"
+    return write_atomic(path, lambda f: torch.save(state, f))
 
 def load_checkpoint(path:str|Path, map_location='cpu')->dict:
     "Load a checkpoint written by `save_checkpoint` (tensors and plain data only)"

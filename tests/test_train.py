@@ -158,7 +158,7 @@ from clip_sbir.core import SBIRConfig
 from clip_sbir.data.real import load_data
 from clip_sbir.models.clip import load_clip
 from clip_sbir.run import init_run, make_encoder, train_encoder, evaluate_encoder
-from clip_sbir.train import DistEnv
+from clip_sbir.dist import DistEnv
 out = sys.argv[1]
 cfg = SBIRConfig(mode='fg', device='cpu', batch_size=16, n_classes_per_batch=4, max_steps=3, val_queries=40, out_dir=out)
 env, device = init_run(cfg)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import (ConfigError, check_choice, DATASETS, SPLITS, DEFAULT_SPLIT, SKETCHY_GALLERIES,
+from ..core import (ConfigError, write_json, check_choice, DATASETS, SPLITS, DEFAULT_SPLIT, SKETCHY_GALLERIES,
                             assets_path, cache_dir)
 from .core import SBIRSplit, SBIRData, FileReader, check_nonempty
 
@@ -161,8 +161,7 @@ def index_root(root, layout:str, dirs:dict, cache=True)->RootIndex:
             files[role][e.name], skipped[role][e.name] = names, bad
             new[role][e.name] = [m, '\n'.join(names), '\n'.join(bad)]
     if f is not None and (n_new or {r: set(v) for r, v in new.items()} != {r: set(v) for r, v in old.items()}):
-        tmp = f.with_suffix(f'.{os.getpid()}.tmp')    # write then rename: processes indexing at once never see half a file
-        try: tmp.write_text(json.dumps({'version': _INDEX_VERSION, 'root': str(root), 'layout': layout, 'folders': new})); os.replace(tmp, f)
+        try: write_json({'version': _INDEX_VERSION, 'root': str(root), 'layout': layout, 'folders': new}, f)   # processes indexing at once never see half a file
         except OSError as e: warnings.warn(f"could not write the index cache {f}: {e}")
     return RootIndex(str(root), layout, dict(dirs), files, skipped, time.perf_counter() - t0, n_new, n_old)
 

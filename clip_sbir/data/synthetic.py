@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..core import ConfigError, cache_dir
+from ..core import ConfigError, cache_dir, write_atomic
 from .core import ArrayReader, SBIRData, SBIRSplit, check_nonempty
 
 # %% auto #0
@@ -660,7 +660,7 @@ def _cached_world(classes, n_photos, n_sketches, image_size, seed, cache):
         except (OSError, ValueError, KeyError): pass    # corrupt or partial file: regenerate
     w = generate_world(classes, n_photos, n_sketches, image_size, seed)
     if cache:
-        tmp = path.with_suffix(f'.{os.getpid()}.tmp.npz'); np.savez(tmp, **w); os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, **w))
     return w
 
 # %% ../../nbs/01a_data.synthetic.ipynb #4487f673
