@@ -15,9 +15,9 @@ import torch
 # %% auto #0
 __all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
            'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'EMBEDDED_MODEL', 'ConfigError', 'check_choice',
-           'check_positive', 'SBIRConfig', 'config_fields', 'check_injected', 'injected_names', 'assets_path',
-           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device', 'resolve_precision',
-           'autocast', 'write_atomic', 'write_json']
+           'check_positive', 'SBIRConfig', 'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model',
+           'seed_everything', 'git_sha', 'resolve_device', 'resolve_precision', 'autocast', 'write_atomic',
+           'write_json']
 
 # %% ../nbs/00_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -183,26 +183,6 @@ SBIRConfig.from_params = _from_params
 
 def _to_dict(self:SBIRConfig)->dict: return asdict(self)
 SBIRConfig.to_dict = _to_dict
-
-# %% ../nbs/00_core.ipynb #d1ea213f
-def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
-                   injected:Iterable[str]): # names papermill injected (e.g. `injected_names(output_nb)`)
-    "Raise `ConfigError` for a papermill-injected parameter the notebook does not declare"
-    declared = set(declared)
-    for k in sorted(set(injected) - declared):
-        close = difflib.get_close_matches(k, sorted(declared), n=1)
-        raise ConfigError('parameter', k, "a parameter this notebook defines" + (f" (did you mean {close[0]!r}?)" if close else f": {', '.join(sorted(declared))}"))
-
-def injected_names(nb_path:str)->set:
-    "Names assigned in the `injected-parameters` cell of a papermill output notebook"
-    import ast
-    nb = json.loads(Path(nb_path).read_text())
-    names = set()
-    for c in nb.get('cells', []):
-        if 'injected-parameters' in c.get('metadata', {}).get('tags', []):
-            for node in ast.parse(''.join(c['source'])).body:
-                if isinstance(node, ast.Assign): names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return names
 
 # %% ../nbs/00_core.ipynb #e62ec742
 def assets_path(*parts)->Path:

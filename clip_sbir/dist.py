@@ -14,8 +14,8 @@ import torch.distributed as tdist
 from .core import ConfigError, resolve_device
 
 # %% auto #0
-__all__ = ['DistEnv', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_rows', 'shard',
-           'gather_sharded']
+__all__ = ['DistEnv', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_objects', 'gather_rows',
+           'shard', 'gather_sharded']
 
 # %% ../nbs/00a_dist.ipynb #61357e6c
 @dataclass
@@ -59,6 +59,13 @@ def broadcast_params(params:list, env:DistEnv):
     "Copy rank 0's values of `params` to every process"
     if env.enabled:
         for p in params: tdist.broadcast(p.data, 0)
+
+def gather_objects(obj, env:DistEnv)->list:
+    "Every process's picklable `obj`, in rank order (`[obj]` in a single process)"
+    if not env.enabled: return [obj]
+    out = [None] * env.world
+    tdist.all_gather_object(out, obj)
+    return out
 
 def gather_rows(x:torch.Tensor, env:DistEnv)->torch.Tensor:
     "Concatenate every process's rows of `x` in rank order (row counts may differ)"

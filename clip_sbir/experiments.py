@@ -16,7 +16,9 @@ import seaborn as sns
 from tqdm.auto import tqdm
 
 from .core import ConfigError, SBIRConfig, check_choice, config_fields, MODES
-from .run import KEY_METRIC, ZS_KEYS, FG_KEYS, load_run_data, read_params_file, run_experiment
+from .eval import KEY_METRIC, ZS_KEYS, FG_KEYS
+from .params import read_params_file
+from .run import load_run_data, run_experiment
 from .viz import _get_ax
 
 # %% auto #0

@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from .core import ConfigError, SBIRConfig, autocast, resolve_device, resolve_precision, write_atomic
-from .dist import DistEnv, all_reduce_mean, broadcast_params, sync_grads
+from .dist import DistEnv, all_reduce_mean, broadcast_params, gather_objects, sync_grads
 
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
@@ -147,10 +147,7 @@ def _to_device(batch, device):
 
 # %% ../nbs/06_train.ipynb #4ac6f9a9
 def _checkpoint(model, opt, sched, scaler, gen, st:dict, cfg:SBIRConfig, env:DistEnv)->dict:
-    rng = get_rng_state(gen)
-    if env.enabled:
-        rngs = [None] * env.world; tdist.all_gather_object(rngs, rng)
-    else: rngs = [rng]
+    rngs = gather_objects(get_rng_state(gen), env)   # every process's random streams, in rank order
     return {'model': model.trainable_state_dict(), 'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
             'scaler': scaler.state_dict() if scaler is not None else None, 'rng': rngs, 'config': cfg.to_dict(), **st}
 

@@ -9,7 +9,8 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from clip_sbir.core import SBIRConfig, config_fields
-from clip_sbir.run import METRICS_KEYS, ZS_KEYS, FG_KEYS
+from clip_sbir.eval import ZS_KEYS, FG_KEYS
+from clip_sbir.run import METRICS_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = ROOT/'nbs'/'train.ipynb'

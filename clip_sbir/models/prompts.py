@@ -15,12 +15,12 @@ from torch.utils.checkpoint import checkpoint
 import open_clip
 from open_clip.transformer import VisionTransformer
 
-from ..core import ConfigError, check_choice, check_positive, MODES, METHODS, PROMPT_POSITIONS, resolve_device
+from ..core import ConfigError, check_choice, check_positive, MODES, METHODS, PROMPT_POSITIONS
 from .clip import load_clip, get_tokenizer, image_size_of
 
 # %% auto #0
 __all__ = ['OPEN_CLIP_VERSION', 'check_open_clip_internals', 'PromptedViT', 'layernorm_names', 'PromptBranch', 'SBIREncoder',
-           'build_encoder', 'encoder_from_config']
+           'build_encoder']
 
 # %% ../../nbs/03_models.prompts.ipynb #e8ea03be
 OPEN_CLIP_VERSION = '3.3.0'  # the version whose internals the wrapper follows
@@ -264,13 +264,3 @@ def _text_features(self:SBIREncoder,
         self._text_cache[key] = F.normalize(f.float(), dim=-1)   # (n_classes, d)
     return self._text_cache[key].to(self.device)
 SBIREncoder.text_features = _text_features
-
-# %% ../../nbs/03_models.prompts.ipynb #74f3b775
-def encoder_from_config(cfg, # an `SBIRConfig`
-                        device:str|torch.device|None=None, # overrides cfg.device
-                       )->SBIREncoder:
-    "Load `cfg.model` / `cfg.pretrained` and build the encoder `cfg.mode` / `cfg.method` asks for"
-    clip = load_clip(cfg.model, cfg.pretrained, device if device is not None else resolve_device(cfg.device))
-    size = image_size_of(clip)
-    if cfg.image_size and cfg.image_size != size: raise ConfigError('image_size', cfg.image_size, f"0 or {size} (the input size of {cfg.model})")
-    return build_encoder(clip, cfg.mode, cfg.method, cfg.n_prompts, cfg.prompt_position, tune_ln=cfg.tune_ln)
