@@ -13,7 +13,7 @@ def main():
         os.environ['CLIP_SBIR_CACHE'] = d
         t = time.time()
         from clip_sbir.data.synthetic import load_synthetic
-        from clip_sbir.models.tiny import load_tiny_clip
+        from clip_sbir.embedded import load_tiny_clip
         t_import = time.time() - t
         t = time.time(); load_synthetic(); t_first = time.time() - t          # generates and writes the cache
         t = time.time(); load_synthetic(); t_cached = time.time() - t         # reads it back

@@ -22,7 +22,7 @@ def main(argv=None):
     import torch
     from clip_sbir.core import assets_path, resolve_device
     from clip_sbir.data.synthetic import load_synthetic, plot_world
-    from clip_sbir.models import tiny
+    from clip_sbir import embedded as tiny
     dev = resolve_device(a.device)
     path = a.out or str(assets_path(tiny.WEIGHTS_FILE))
     if a.train:
