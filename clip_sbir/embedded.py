@@ -15,11 +15,13 @@ import open_clip
 from .core import EMBEDDED_MODEL, assets_path, register_embedded_model
 from .data.core import CLIP_MEAN, CLIP_STD
 from .data.synthetic import CATEGORIES, sample
+from .metrics import zs_metrics
+from .models.clip import get_tokenizer, load_clip
 
 # %% auto #0
-__all__ = ['PHOTO_TEMPLATES', 'DRAWING_TEMPLATES', 'WEIGHTS_FILE', 'create_tiny', 'tokenizer', 'pretrain_images', 'caption',
-           'to_tensor', 'augment', 'encode_image_extra', 'pretrain', 'file_sha256', 'recorded_sha256', 'save_weights',
-           'load_tiny_clip', 'encode_images', 'encode_texts', 'map_at_all', 'evidence']
+__all__ = ['PHOTO_TEMPLATES', 'DRAWING_TEMPLATES', 'WEIGHTS_FILE', 'create_tiny', 'pretrain_images', 'caption', 'to_tensor',
+           'augment', 'encode_image_extra', 'pretrain', 'file_sha256', 'recorded_sha256', 'save_weights',
+           'encode_images', 'encode_texts', 'evidence']
 
 # %% ../nbs/03a_embedded.ipynb #03c8bff9
 def create_tiny(seed:int=0)->open_clip.model.CLIP:
@@ -28,11 +30,6 @@ def create_tiny(seed:int=0)->open_clip.model.CLIP:
     log = logging.getLogger(); level = log.level; log.setLevel(logging.ERROR)   # silence "no pretrained weights loaded"
     try: return open_clip.create_model(EMBEDDED_MODEL)
     finally: log.setLevel(level)
-
-def tokenizer():
-    "open_clip's tokenizer for the tiny CLIP (BPE, context length from its config)"
-    register_embedded_model()
-    return open_clip.get_tokenizer(EMBEDDED_MODEL)
 
 # %% ../nbs/03a_embedded.ipynb #6afefe77
 PHOTO_TEMPLATES = ('a photo of a {c}', 'a photo of a {col} {c}', 'a {col} {c}', 'a photo of a {size} {col} {c}',
@@ -104,7 +101,7 @@ def pretrain(model:open_clip.model.CLIP, data:dict, # `pretrain_images` output
              device='cpu', log_every:int=100,
              max_extra:int=4, p_extra:float=.5): # up to `max_extra` random tokens appended to a share `p_extra` of batches
     "Contrastive pretraining of `model` on photos and drawings with random captions; returns it in eval mode"
-    tok = open_clip.get_tokenizer(EMBEDDED_MODEL)
+    tok = get_tokenizer(EMBEDDED_MODEL)
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and 'embedding' not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and 'embedding' not in n)]
@@ -153,13 +150,6 @@ def save_weights(model, path)->str:
     save_file({k: v.detach().to('cpu', torch.float16).contiguous() for k, v in model.state_dict().items()}, str(path))
     return file_sha256(path)
 
-def load_tiny_clip(device='cpu', path=None)->open_clip.model.CLIP:
-    "The tiny CLIP with the shipped (or `path`) weights, fp32, eval mode"
-    from safetensors.torch import load_file
-    m = create_tiny()
-    m.load_state_dict({k: v.float() for k, v in load_file(str(path or assets_path(WEIGHTS_FILE))).items()})
-    return m.to(device).eval()
-
 # %% ../nbs/03a_embedded.ipynb #23b8dbfd
 @torch.no_grad()
 def encode_images(model, images:np.ndarray, device='cpu', batch_size:int=512)->torch.Tensor:
@@ -171,16 +161,7 @@ def encode_images(model, images:np.ndarray, device='cpu', batch_size:int=512)->t
 @torch.no_grad()
 def encode_texts(model, classes:list, template:str='a photo of a {}', device='cpu')->torch.Tensor:
     "L2-normalised text features (n_classes, d) of `template` filled with each class name"
-    return F.normalize(model.encode_text(tokenizer()([template.format(c) for c in classes]).to(device)), dim=-1).cpu()
-
-def map_at_all(q:torch.Tensor, q_labels, g:torch.Tensor, g_labels)->float:
-    "Mean average precision over all of the gallery, ranking by cosine similarity of L2-normalised features"
-    q_labels, g_labels = np.asarray(q_labels), np.asarray(g_labels)
-    order = torch.argsort(q @ g.T, dim=1, descending=True).numpy()    # (n_q, n_g) gallery indices, best first
-    rel = g_labels[order] == q_labels[:, None]                         # (n_q, n_g) relevant at rank k
-    hits = np.cumsum(rel, 1)
-    prec = hits / np.arange(1, rel.shape[1] + 1)                       # precision at every rank
-    return float(np.mean((prec * rel).sum(1) / np.maximum(rel.sum(1), 1)))
+    return F.normalize(model.encode_text(get_tokenizer(EMBEDDED_MODEL)([template.format(c) for c in classes]).to(device)), dim=-1).cpu()
 
 def evidence(model, data, device='cpu', template:str='a photo of a {}')->dict:
     "Zero-shot photo and sketch accuracy by text prompt, and frozen-feature mAP@all, on `data.test`"
@@ -189,4 +170,4 @@ def evidence(model, data, device='cpu', template:str='a photo of a {}')->dict:
     fp, fs = encode_images(model, te.reader.images, device), encode_images(model, te.sketch_reader.images, device)
     return dict(photo_acc=float(((fp @ t.T).argmax(1).numpy() == te.photo_labels).mean()),
                 sketch_acc=float(((fs @ t.T).argmax(1).numpy() == te.sketch_labels).mean()),
-                chance=1 / len(te.classes), frozen_map=map_at_all(fs, te.sketch_labels, fp, te.photo_labels))
+                chance=1 / len(te.classes), frozen_map=float(zs_metrics(fs, te.sketch_labels, fp, te.photo_labels)['mAP@all']))

@@ -35,8 +35,9 @@ def test_shipped_weights_match_recorded_hash():
 def test_tiny_clip_evidence_on_unseen_categories():
     "Loose: photos near perfect, sketches well above chance and well below photos, frozen SBIR above chance"
     from clip_sbir.data.synthetic import load_synthetic
-    from clip_sbir.embedded import evidence, load_tiny_clip
-    ev = evidence(load_tiny_clip(), load_synthetic())
+    from clip_sbir.embedded import evidence
+    from clip_sbir.models.clip import load_clip
+    ev = evidence(load_clip('clip-sbir-tiny', 'embedded'), load_synthetic())
     assert ev['photo_acc'] > .85, ev
     assert 2 * ev['chance'] < ev['sketch_acc'] < ev['photo_acc'] - .2, ev
     assert 2 * ev['chance'] < ev['frozen_map'] < .8, ev
