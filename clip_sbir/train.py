@@ -165,7 +165,112 @@ def _validate(model, evaluate_fn, st:dict, key_metric:str|None, epoch:float)->bo
     if st['best'] is None or m[key] > st['best'][key]: st['best'] = {'step': st['step'], 'epoch': epoch, **m}; return True
     return False
 
-# %% ../nbs/06_train.ipynb #86acb285
+# %% ../nbs/06_train.ipynb #2bf5394e
+class _Fit:
+    "One `fit` call's working parts: optimiser, schedule, scaler, generator, run state, log and progress bar"
+    def __init__(self, model, loader, loss_fn:Callable, cfg:SBIRConfig, out:Path, env:DistEnv, device:torch.device, progress:bool):
+        self.model, self.loader, self.loss_fn, self.cfg, self.env, self.device = model, loader, loss_fn, cfg, env, device
+        self.last, self.best = out/'last.pt', out/'best.pt'
+        if env.is_main: out.mkdir(parents=True, exist_ok=True)
+        model.to(device)
+        self.opt = make_optimizer(model, cfg)
+        if self.opt is None: raise ConfigError('method', cfg.method, "a method with trainable parameters ('frozen' trains nothing: evaluate it directly)")
+        self.params = [p for g in self.opt.param_groups for p in g['params']]
+        self.spe = len(loader)                                            # steps per epoch
+        self.total = cfg.epochs * self.spe if not cfg.max_steps else min(cfg.epochs * self.spe, cfg.max_steps)
+        self.sched, self.dtype = make_scheduler(self.opt, self.total, cfg), resolve_precision(cfg.precision, device)
+        self.scaler = torch.amp.GradScaler('cuda') if self.dtype == torch.float16 else None
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)  # the loop's own randomness (e.g. patch shuffles)
+        self.st, self.ck = self.resume()
+        broadcast_params(self.params, env)
+        self.log = StepLog(out/'log.csv', keep_until=self.st['step'] if self.ck is not None else None) if env.is_main else None
+        self.t0, self.secs0 = time.perf_counter(), self.st['train_seconds']
+        self.names, self.stop = None, self.st['step'] >= self.total
+        self.bar = tqdm(total=self.total, initial=self.st['step'], disable=not (progress and env.is_main), mininterval=2, file=sys.stderr,
+                        dynamic_ncols=False, ncols=110)
+
+    def resume(self)->tuple:
+        "`(run state, checkpoint)`: from `last.pt` when `cfg.resume` finds one (weights, optimiser, schedule, scaler restored), else fresh"
+        cfg, last = self.cfg, self.last
+        if not (cfg.resume and last.exists()):
+            if cfg.resume and self.env.is_main: print(f"resume=True but no {last.name} in out_dir yet: starting from scratch")
+            return _fresh_state(), None
+        ck = load_checkpoint(last); check_resumable(ck['config'], cfg, last)
+        self.model.load_trainable_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+        if self.scaler is not None and ck['scaler'] is not None: self.scaler.load_state_dict(ck['scaler'])
+        st = {k: ck[k] for k in _fresh_state()}
+        if self.env.is_main: print(f"resuming from {last.name} at step {st['step']} (epoch {st['epoch']}, batch {st['batch']})")
+        return st, ck
+
+    def elapsed(self)->float: return self.secs0 + time.perf_counter() - self.t0
+
+    def save(self, path:Path):
+        "Checkpoint the run (every process takes part: random states are gathered; the main one writes)"
+        self.st['train_seconds'] = self.elapsed()
+        state = _checkpoint(self.model, self.opt, self.sched, self.scaler, self.gen, self.st, self.cfg, self.env)
+        if self.env.is_main: save_checkpoint(state, path)
+
+    def restore_rng(self):
+        "This process's random streams as the checkpoint recorded them"
+        rngs = self.ck['rng']; set_rng_state(rngs[self.env.rank] if len(rngs) == self.env.world else rngs[0], self.gen)
+
+# %% ../nbs/06_train.ipynb #17331fac
+def _where(run:_Fit, epoch:int, b:int)->str: return f"at step {run.st['step'] + 1} (epoch {epoch + 1}, batch {b + 1}/{run.spe})"
+
+def _good(run:_Fit)->str:
+    return f"the last good checkpoint is {run.last} (step {load_checkpoint(run.last)['step']})" if run.last.exists() else "no checkpoint was written yet"
+
+def _step(run:_Fit, epoch:int, b:int, batch):
+    "One optimiser step: losses under autocast, averaged over processes (non-finite: stop), backward, synced and clipped gradients, log row"
+    cfg, st, opt, scaler = run.cfg, run.st, run.opt, run.scaler
+    batch = _to_device(batch, run.device)
+    with autocast(run.device, run.dtype): losses = run.loss_fn(run.model, batch, run.gen)
+    run.names = run.names or [k for k in losses if k != 'total'] + ['total']
+    vals = all_reduce_mean(torch.stack([losses[k].detach().float() for k in run.names]), run.env)  # (n_components,)
+    if not torch.isfinite(vals).all():
+        raise NonFiniteLossError(f"non-finite loss {_where(run, epoch, b)}: " + ", ".join(f"{k}={v:.4g}" for k, v in zip(run.names, vals.tolist())) +
+                                 f". Training stopped; {_good(run)}. Try lower learning rates (lr_prompt={cfg.lr_prompt}, lr_ln={cfg.lr_ln}) or precision='fp32'.")
+    opt.zero_grad(set_to_none=True)
+    (scaler.scale(losses['total']) if scaler is not None else losses['total']).backward()
+    sync_grads(run.params, run.env)
+    if scaler is not None: scaler.unscale_(opt)
+    gnorm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip if cfg.grad_clip > 0 else float('inf'))
+    if scaler is not None: scaler.step(opt); scaler.update()   # fp16: the scaler skips steps with inf gradients
+    elif not torch.isfinite(gnorm):
+        raise NonFiniteLossError(f"non-finite gradient norm {_where(run, epoch, b)}. Training stopped; {_good(run)}.")
+    else: opt.step()
+    lrs = {f"lr_{g.get('name', i)}": g['lr'] for i, g in enumerate(opt.param_groups)}  # the rates this step used
+    run.sched.step()
+    st['step'] += 1; st['batch'] = b + 1
+    row = {'step': st['step'], 'epoch': epoch + (b + 1) / run.spe, **lrs,
+           **dict(zip(run.names, vals.tolist())), 'grad_norm': float(gnorm), 'seconds': run.elapsed()}
+    if run.log is not None: run.log.write(row)
+    run.bar.update(1)
+    if st['step'] % cfg.log_every == 0 or st['step'] == 1: run.bar.set_postfix({k: f'{v:.3f}' for k, v in zip(run.names, vals.tolist())}, refresh=False)
+
+def _epoch(run:_Fit, epoch:int):
+    "The steps of `epoch` from where the run state stands, until the epoch or the step budget ends; `save_every` checkpoints"
+    st, cfg = run.st, run.cfg
+    set_epoch(run.loader, epoch)
+    skip = st['batch'] if epoch == st['epoch'] else 0
+    if run.ck is not None and not skip: run.restore_rng()   # at an epoch boundary: restore, then the loader draws as before
+    it = iter(skip_batches(run.loader, skip))
+    if run.ck is not None and skip: run.restore_rng()       # mid-epoch: the loader was created at epoch start, so restore after
+    run.ck = None
+    for b, batch in enumerate(it, start=skip):
+        _step(run, epoch, b, batch)
+        if st['step'] >= run.total: run.stop = True; break
+        if cfg.save_every and st['step'] % cfg.save_every == 0 and b + 1 < run.spe: run.save(run.last)
+    if st['batch'] >= run.spe: st['epoch'], st['batch'] = epoch + 1, 0
+
+def _validate_and_keep(run:_Fit, evaluate_fn:Callable, key_metric:str|None):
+    "Validate, report, and write `best.pt` when the key metric improved"
+    improved = _validate(run.model, evaluate_fn, run.st, key_metric, run.st['step'] / run.spe)
+    if run.env.is_main: run.bar.write(f"epoch {run.st['step'] / run.spe:.2f} step {run.st['step']}: " +
+                                      ", ".join(f"{k} {v:.4f}" for k, v in run.st['history'][-1].items() if k not in ('step', 'epoch')))
+    if improved: run.save(run.best)
+
+# %% ../nbs/06_train.ipynb #859a0ec4
 def fit(model, # encoder: `param_groups`, `trainable_state_dict`, `load_trainable_state_dict`
         loader, # training batches; its (batch) sampler may have `set_epoch`
         loss_fn:Callable, # (model, batch, generator) -> {component: loss, ..., 'total': loss}
@@ -179,84 +284,17 @@ def fit(model, # encoder: `param_groups`, `trainable_state_dict`, `load_trainabl
        )->dict:
     "Train `model`; returns the run state: step, epoch, validation history, best, train_seconds"
     env = env or DistEnv(); device = torch.device(device) if device is not None else resolve_device(cfg.device)
-    out = Path(out_dir or cfg.out_dir); last, best_path = out/'last.pt', out/'best.pt'
-    if env.is_main: out.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    opt = make_optimizer(model, cfg)
-    if opt is None: raise ConfigError('method', cfg.method, "a method with trainable parameters ('frozen' trains nothing: evaluate it directly)")
-    params = [p for g in opt.param_groups for p in g['params']]
-    spe = len(loader)
-    total = cfg.epochs * spe if not cfg.max_steps else min(cfg.epochs * spe, cfg.max_steps)
-    sched, dtype = make_scheduler(opt, total, cfg), resolve_precision(cfg.precision, device)
-    scaler = torch.amp.GradScaler('cuda') if dtype == torch.float16 else None
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)  # the loop's own randomness (e.g. patch shuffles)
-    st, ck = _fresh_state(), None
-    if cfg.resume and last.exists():
-        ck = load_checkpoint(last); check_resumable(ck['config'], cfg, last)
-        model.load_trainable_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-        if scaler is not None and ck['scaler'] is not None: scaler.load_state_dict(ck['scaler'])
-        st = {k: ck[k] for k in _fresh_state()}
-        if env.is_main: print(f"resuming from {last.name} at step {st['step']} (epoch {st['epoch']}, batch {st['batch']})")
-    elif cfg.resume and env.is_main: print(f"resume=True but no {last.name} in out_dir yet: starting from scratch")
-    broadcast_params(params, env)
-    log = StepLog(out/'log.csv', keep_until=st['step'] if ck is not None else None) if env.is_main else None
-    t0, secs0 = time.perf_counter(), st['train_seconds']
-    elapsed = lambda: secs0 + time.perf_counter() - t0
-    def save(path):
-        st['train_seconds'] = elapsed()
-        state = _checkpoint(model, opt, sched, scaler, gen, st, cfg, env)
-        if env.is_main: save_checkpoint(state, path)
-    def restore_rng():
-        rngs = ck['rng']; set_rng_state(rngs[env.rank] if len(rngs) == env.world else rngs[0], gen)
-    where = lambda epoch, b: f"at step {st['step'] + 1} (epoch {epoch + 1}, batch {b + 1}/{spe})"
-    good = lambda: f"the last good checkpoint is {last} (step {load_checkpoint(last)['step']})" if last.exists() else "no checkpoint was written yet"
-    names, stop = None, st['step'] >= total
-    bar = tqdm(total=total, initial=st['step'], disable=not (progress and env.is_main), mininterval=2, file=sys.stderr, dynamic_ncols=False, ncols=110)
+    run = _Fit(model, loader, loss_fn, cfg, Path(out_dir or cfg.out_dir), env, device, progress)
     model.train()
-    for epoch in range(st['epoch'], cfg.epochs):
-        if stop: break
-        set_epoch(loader, epoch)
-        skip = st['batch'] if epoch == st['epoch'] else 0
-        if ck is not None and not skip: restore_rng()   # at an epoch boundary: restore, then the loader draws as before
-        it = iter(skip_batches(loader, skip))
-        if ck is not None and skip: restore_rng()       # mid-epoch: the loader was created at epoch start, so restore after
-        ck = None
-        for b, batch in enumerate(it, start=skip):
-            batch = _to_device(batch, device)
-            with autocast(device, dtype): losses = loss_fn(model, batch, gen)
-            names = names or [k for k in losses if k != 'total'] + ['total']
-            vals = all_reduce_mean(torch.stack([losses[k].detach().float() for k in names]), env)  # (n_components,)
-            if not torch.isfinite(vals).all():
-                raise NonFiniteLossError(f"non-finite loss {where(epoch, b)}: " + ", ".join(f"{k}={v:.4g}" for k, v in zip(names, vals.tolist())) +
-                                         f". Training stopped; {good()}. Try lower learning rates (lr_prompt={cfg.lr_prompt}, lr_ln={cfg.lr_ln}) or precision='fp32'.")
-            opt.zero_grad(set_to_none=True)
-            (scaler.scale(losses['total']) if scaler is not None else losses['total']).backward()
-            sync_grads(params, env)
-            if scaler is not None: scaler.unscale_(opt)
-            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float('inf'))
-            if scaler is not None: scaler.step(opt); scaler.update()   # fp16: the scaler skips steps with inf gradients
-            elif not torch.isfinite(gnorm):
-                raise NonFiniteLossError(f"non-finite gradient norm {where(epoch, b)}. Training stopped; {good()}.")
-            else: opt.step()
-            lrs = {f"lr_{g.get('name', i)}": g['lr'] for i, g in enumerate(opt.param_groups)}  # the rates this step used
-            sched.step()
-            st['step'] += 1; st['batch'] = b + 1
-            row = {'step': st['step'], 'epoch': epoch + (b + 1) / spe, **lrs,
-                   **dict(zip(names, vals.tolist())), 'grad_norm': float(gnorm), 'seconds': elapsed()}
-            if log is not None: log.write(row)
-            bar.update(1)
-            if st['step'] % cfg.log_every == 0 or st['step'] == 1: bar.set_postfix({k: f'{v:.3f}' for k, v in zip(names, vals.tolist())}, refresh=False)
-            if st['step'] >= total: stop = True; break
-            if cfg.save_every and st['step'] % cfg.save_every == 0 and b + 1 < spe: save(last)
-        if st['batch'] >= spe: st['epoch'], st['batch'] = epoch + 1, 0
-        if evaluate_fn is not None and (stop or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
-            improved = _validate(model, evaluate_fn, st, key_metric, st['step'] / spe)
-            if env.is_main: bar.write(f"epoch {st['step'] / spe:.2f} step {st['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in st['history'][-1].items() if k not in ('step', 'epoch')))
-            if improved: save(best_path)
-        save(last)
-    bar.close()
-    st['train_seconds'] = elapsed()
-    return st
+    for epoch in range(run.st['epoch'], cfg.epochs):
+        if run.stop: break
+        _epoch(run, epoch)
+        if evaluate_fn is not None and (run.stop or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+            _validate_and_keep(run, evaluate_fn, key_metric)
+        run.save(run.last)
+    run.bar.close()
+    run.st['train_seconds'] = run.elapsed()
+    return run.st
 
 # %% ../nbs/06_train.ipynb #10e05541
 def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
