@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #9345f8a0
 from __future__ import annotations
-import contextlib, dataclasses, difflib, json, os, random, subprocess, uuid
+import contextlib, dataclasses, difflib, json, os, random, re, subprocess, uuid
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -14,10 +14,10 @@ import torch
 
 # %% auto #0
 __all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
-           'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'EMBEDDED_MODEL', 'ConfigError', 'check_choice',
-           'check_positive', 'SBIRConfig', 'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model',
-           'seed_everything', 'git_sha', 'resolve_device', 'resolve_precision', 'autocast', 'write_atomic',
-           'write_json']
+           'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL', 'ConfigError',
+           'check_choice', 'check_positive', 'SBIRConfig', 'looks_like_path', 'class_spec', 'read_class_file',
+           'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha',
+           'resolve_device', 'resolve_precision', 'autocast', 'write_atomic', 'write_json']
 
 # %% ../nbs/00_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -110,6 +110,49 @@ class SBIRConfig:
 
     def __post_init__(self): self.validate()
 
+# %% ../nbs/00_core.ipynb #c2da9498
+VAL_CLASSES_EXPECTED = ("'auto' (1 in 8 of the seen classes, at least 2), a number of classes (0: none), "
+                        "'custom:cls1,cls2,...' or a file listing seen classes to validate on")
+
+def looks_like_path(value:str)->bool:
+    "True for a value meant as a file: a folder separator, a suffix, or a leading '~' or '.'"
+    v = str(value)
+    return '/' in v or os.sep in v or v.startswith(('~', '.')) or bool(Path(v).suffix)
+
+def class_spec(field:str,           # the parameter, e.g. 'split'
+               value:str,           # its value
+               names:Iterable=(),   # the names it may take, e.g. the dataset's splits
+               what:str='classes',  # what the list holds, for messages
+               context:str='',      # after the names in messages, e.g. " for dataset='sketchy'"
+               expected:str|None=None, # the whole "expected" message instead
+              )->tuple:             # ('name', value) | ('custom', [classes]) | ('file', path)
+    "The kind of a class-list parameter and its content; pure (a file is not opened)"
+    v = str(value).strip(); names = list(names)
+    if v in names: return 'name', v
+    if v.startswith('custom:'):
+        cls = [c.strip() for c in v[len('custom:'):].split(',') if c.strip()]
+        if not cls: raise ConfigError(field, value, f"'custom:cls1,cls2,...' naming at least one of the {what}")
+        return 'custom', cls
+    if looks_like_path(v): return 'file', v
+    close = difflib.get_close_matches(v, names, n=1)
+    raise ConfigError(field, value, (expected or ("one of " + " | ".join(names) + context + ", " if names else "") +
+                                      f"'custom:cls1,cls2,...' or a file listing the {what}") + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+def read_class_file(field:str, path, what:str='classes')->list:
+    "Class names from a file (one a line, `<name> <id>` lines, or `<path> <label>` file-list lines); errors name `field`"
+    p = Path(path).expanduser()
+    if not p.is_file(): raise ConfigError(field, str(path), f"an existing file listing the {what} (or 'custom:cls1,cls2,...')")
+    out = []
+    for ln in p.read_text().splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith('#'): continue
+        head, _, last = ln.rpartition(' ')
+        if head and re.fullmatch(r'-?\d+', last): ln = head.strip()
+        if '/' in ln: ln = ln.rstrip('/').split('/')[-2]      # a file-list path: its class folder
+        if ln not in out: out.append(ln)
+    if not out: raise ConfigError(field, str(path), f"a file listing at least one of the {what}")
+    return out
+
 # %% ../nbs/00_core.ipynb #f0db516e
 _POSITIVE = ('epochs', 'batch_size', 'n_classes_per_batch', 'lr_prompt', 'lr_ln', 'lr_other', 'ps_grid',
              'val_queries', 'log_every')
@@ -141,21 +184,15 @@ def _validate(self:SBIRConfig):
         raise ConfigError('mode', self.mode, f"'zs' for dataset={self.dataset!r}: fine-grained pairs exist only in " + " | ".join(DATASETS_WITH_PAIRS))
     if self.dataset != 'synthetic' and not self.data_root:
         raise ConfigError('data_root', self.data_root, f"the folder holding the {self.dataset} dataset (required when dataset={self.dataset!r})")
-    if self.data_root and self.dataset != 'synthetic' and not Path(self.data_root).expanduser().is_dir():
-        raise ConfigError('data_root', self.data_root, "an existing folder")
     if not self.split: self.split = DEFAULT_SPLIT[self.dataset]
-    if self.split not in SPLITS[self.dataset] and not self.split.startswith('custom:') and not Path(self.split).expanduser().is_file():
-        raise ConfigError('split', self.split, "one of " + " | ".join(map(repr, SPLITS[self.dataset])) +
-                          f" for dataset={self.dataset!r}, 'custom:cls1,cls2,...' or a file listing the unseen classes")
+    class_spec('split', self.split, SPLITS[self.dataset], 'unseen classes', f" for dataset={self.dataset!r}")
     if self.batch_size % self.n_classes_per_batch:
         raise ConfigError('batch_size', self.batch_size, f"a multiple of n_classes_per_batch={self.n_classes_per_batch} (class-balanced batches of P x M triplets)")
     if self.lambda_div > 0 and self.mode == 'fg' and self.n_classes_per_batch < 2:
         raise ConfigError('n_classes_per_batch', self.n_classes_per_batch, ">= 2 when lambda_div > 0 (the regulariser compares categories)")
     if not 0 < self.train_classes <= 1: raise ConfigError('train_classes', self.train_classes, "a fraction in (0, 1] of the seen classes")
     vc = self.val_classes.strip()
-    if not (vc == 'auto' or vc.isdigit() or (vc.startswith('custom:') and vc[len('custom:'):].strip(', ')) or Path(vc).expanduser().is_file()):
-        raise ConfigError('val_classes', self.val_classes, "'auto' (1 in 8 of the seen classes, at least 2), a number of classes (0: none), "
-                          "'custom:cls1,cls2,...' or a file listing seen classes to validate on")
+    if not (vc == 'auto' or vc.isdigit()): class_spec('val_classes', vc, (), 'seen classes to validate on', expected=VAL_CLASSES_EXPECTED)
     if self.method in ('ours', 'deep') and self.n_prompts == 0 and not self.tune_ln:
         raise ConfigError('n_prompts', self.n_prompts, f">= 1 when tune_ln=False: method={self.method!r} would have nothing to train")
     if '{}' not in self.text_template: raise ConfigError('text_template', self.text_template, "a template containing '{}' for the class name")

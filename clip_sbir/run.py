@@ -14,6 +14,7 @@ import torch
 import clip_sbir
 from .core import ConfigError, SBIRConfig, config_fields, git_sha, resolve_precision, seed_everything, write_json
 from .data.core import SBIRSplit, SBIRData
+from .data.real import check_data_paths
 from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_pool, query_subset, readable
 from .models.clip import image_size_of
 from .dist import DistEnv, init_distributed
@@ -29,6 +30,7 @@ __all__ = ['METRICS_KEYS', 'init_run', 'load_run_data', 'make_encoder', 'sbir_lo
 # %% ../nbs/06a_run.ipynb #e1aeddd4
 def init_run(cfg:SBIRConfig)->tuple:
     "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`, which then exists"
+    check_data_paths(cfg.dataset, cfg.data_root, cfg.split, cfg.val_classes)   # the filesystem checks the pure config leaves
     env, device = init_distributed(cfg.device)
     resolve_precision(cfg.precision, device)
     last = Path(cfg.out_dir)/'last.pt'

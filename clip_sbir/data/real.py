@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import (ConfigError, write_json, check_choice, DATASETS, SPLITS, DEFAULT_SPLIT, SKETCHY_GALLERIES,
+from ..core import (ConfigError, write_json, check_choice, class_spec, read_class_file, VAL_CLASSES_EXPECTED, DATASETS, SPLITS, DEFAULT_SPLIT, SKETCHY_GALLERIES,
                             assets_path, cache_dir)
 from .core import SBIRSplit, SBIRData, FileReader, check_nonempty
 
 # %% auto #0
 __all__ = ['ROLES', 'IMG_EXTS', 'LAYOUTS', 'SPLIT_FILES', 'Layout', 'layouts_for', 'detect_layout', 'fake_tree', 'RootIndex',
-           'index_root', 'read_filelist', 'read_classes', 'split_classes', 'class_key', 'match_classes', 'photo_id',
-           'load_dataset', 'load_data', 'describe']
+           'index_root', 'read_filelist', 'split_classes', 'class_key', 'match_classes', 'photo_id', 'load_dataset',
+           'load_data', 'check_data_paths', 'describe']
 
 # %% ../../nbs/01b_data.real.ipynb #f8b0178f
 ROLES = ('sketch', 'photo', 'extended', 'basic')
@@ -179,34 +179,15 @@ def read_filelist(path)->list:
         out.append((p, int(lab)))
     return out
 
-def read_classes(path)->list:
-    "Class names from a file: one per line, `<name> <id>` lines, or `<path> <label>` file-list lines"
-    out = []
-    for ln in Path(path).expanduser().read_text().splitlines():
-        ln = ln.strip()
-        if not ln or ln.startswith('#'): continue
-        head, _, last = ln.rpartition(' ')
-        if head and re.fullmatch(r'-?\d+', last): ln = head.strip()
-        if '/' in ln: ln = ln.rstrip('/').split('/')[-2]      # a file-list path: its class folder
-        if ln not in out: out.append(ln)
-    return out
-
 def split_classes(dataset:str, split:str|None=None)->tuple:
     "(split name, unseen classes, seen classes or None = every other class of the root)"
     split = split or DEFAULT_SPLIT[dataset]
-    if split in SPLIT_FILES:
-        if split not in SPLITS[dataset]: raise ConfigError('split', split, f"one of {' | '.join(SPLITS[dataset])} for dataset={dataset!r}")
+    kind, x = class_spec('split', split, SPLITS[dataset], 'unseen classes', f" for dataset={dataset!r}")
+    if kind == 'name':
         d = assets_path('splits', SPLIT_FILES[split])
-        return split, read_classes(d/'cname_cid_zero.txt'), read_classes(d/'cname_cid.txt')
-    if split.startswith('custom:'):
-        test = [c.strip() for c in split[7:].split(',') if c.strip()]
-        if not test: raise ConfigError('split', split, "'custom:cls1,cls2,...' naming at least one unseen class")
-        return split, test, None
-    if Path(split).expanduser().is_file():
-        test = read_classes(split)
-        if not test: raise ConfigError('split', split, "a file listing at least one unseen class")
-        return split, test, None
-    raise ConfigError('split', split, f"one of {' | '.join(SPLITS[dataset])} for dataset={dataset!r}, 'custom:cls1,cls2,...' or a file listing the unseen classes")
+        return split, read_class_file('split', d/'cname_cid_zero.txt'), read_class_file('split', d/'cname_cid.txt')
+    return split, (x if kind == 'custom' else read_class_file('split', x, 'unseen classes')), None
+
 
 # %% ../../nbs/01b_data.real.ipynb #19cfa5b7
 def class_key(name:str, level:int=0)->str:
@@ -329,6 +310,22 @@ def load_data(dataset:str,          # 'synthetic' | 'sketchy' | 'tuberlin' | 'qu
         return load_synthetic(split=split or 'default', **kw)
     if not data_root: raise ConfigError('data_root', data_root, f"the folder holding the {dataset} dataset")
     return load_dataset(dataset, data_root, split or None, gallery, **kw)
+
+# %% ../../nbs/01b_data.real.ipynb #9857d4eb
+def check_data_paths(dataset:str,           # 'synthetic' | 'sketchy' | 'tuberlin' | 'quickdraw'
+                     data_root='',          # dataset folder ('' for synthetic)
+                     split:str='',          # split name, 'custom:...', a file; '' = the dataset's default
+                     val_classes:str='auto',# the run's validation classes
+                    ):
+    "Raise `ConfigError`, naming the parameter, for a missing dataset folder or class-list file"
+    if dataset != 'synthetic' and not Path(data_root).expanduser().is_dir():
+        raise ConfigError('data_root', data_root, f"an existing folder holding the {dataset} dataset")
+    kind, x = class_spec('split', split or DEFAULT_SPLIT[dataset], SPLITS[dataset], 'unseen classes', f" for dataset={dataset!r}")
+    if kind == 'file': read_class_file('split', x, 'unseen classes')
+    vc = str(val_classes).strip()
+    if vc != 'auto' and not vc.isdigit():
+        kind, x = class_spec('val_classes', vc, (), 'seen classes to validate on', expected=VAL_CLASSES_EXPECTED)
+        if kind == 'file': read_class_file('val_classes', x, 'seen classes to validate on')
 
 # %% ../../nbs/01b_data.real.ipynb #63d1aa42
 def describe(root, dataset:str, split:str|None=None, gallery:str='all', layout:str|None=None, cache=True)->SBIRData:

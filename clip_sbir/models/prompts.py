@@ -164,7 +164,7 @@ class SBIREncoder(nn.Module):
     def forward(self, x, # images (b, 3, h, w), normalised with CLIP's mean and std
                 kind:str='photo'): # 'sketch' or 'photo': which branch
         "L2-normalised features (b, d)"
-        check_choice('kind', kind, ('sketch', 'photo'))
+        if kind not in ('sketch', 'photo'): raise ConfigError('kind', kind, "'sketch' | 'photo'")   # every forward: a membership test
         if x.dim() != 4 or x.shape[-2:] != (self.image_size,) * 2:
             raise ValueError(f"images of shape {tuple(x.shape)}: expected (b, 3, {self.image_size}, {self.image_size}) for this CLIP")
         if self.method in ('ours', 'deep', 'lin'):
