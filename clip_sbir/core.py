@@ -12,9 +12,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from .datasets import DATASET_SPECS
+
 # %% auto #0
-__all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
-           'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL', 'ConfigError',
+__all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'SPLITS', 'DEFAULT_SPLIT', 'METHODS', 'PRECISIONS', 'PROMPT_POSITIONS',
+           'SCHEDULES', 'FG_GALLERIES', 'ZS_GALLERIES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL', 'ConfigError',
            'check_choice', 'check_positive', 'SBIRConfig', 'looks_like_path', 'class_spec', 'read_class_file',
            'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha',
            'resolve_device', 'resolve_precision', 'autocast', 'write_atomic', 'write_json']
@@ -46,19 +48,17 @@ def check_positive(field:str, value:Any, allow_zero:bool=False):
 
 # %% ../nbs/00_core.ipynb #8d8d4ae4
 MODES = ('zs', 'fg')
-DATASETS = ('synthetic', 'sketchy', 'tuberlin', 'quickdraw')
-DATASETS_WITH_PAIRS = ('synthetic', 'sketchy') # datasets with fine-grained sketch-photo pairs
+# views of `clip_sbir.datasets.DATASET_SPECS` (validation reads the specs themselves, so a new entry counts at once)
+DATASETS = tuple(DATASET_SPECS)
+DATASETS_WITH_PAIRS = tuple(n for n, d in DATASET_SPECS.items() if d.has_pairs)
+SPLITS = {n: d.splits for n, d in DATASET_SPECS.items()}
+DEFAULT_SPLIT = {n: d.default_split for n, d in DATASET_SPECS.items()}
 METHODS = ('ours', 'frozen', 'ft', 'lin', 'deep')
-SPLITS = {'synthetic': ('default',),
-          'sketchy': ('s21', 's25_sake', 's25_sempcyc'),
-          'tuberlin': ('t30_sake', 't30_sempcyc'),
-          'quickdraw': ('q30',)}
-DEFAULT_SPLIT = {'synthetic': 'default', 'sketchy': 's21', 'tuberlin': 't30_sake', 'quickdraw': 'q30'}
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 PROMPT_POSITIONS = ('append', 'prepend')
 SCHEDULES = ('none', 'cosine')
 FG_GALLERIES = ('category', 'unseen')
-SKETCHY_GALLERIES = ('all', 'extended')
+ZS_GALLERIES = ('all', 'extended')   # zs test galleries: every photo | Sketchy's extended photos only
 
 # %% ../nbs/00_core.ipynb #1b2cffcb
 @dataclass
@@ -135,7 +135,7 @@ def class_spec(field:str,           # the parameter, e.g. 'split'
         return 'custom', cls
     if looks_like_path(v): return 'file', v
     close = difflib.get_close_matches(v, names, n=1)
-    raise ConfigError(field, value, (expected or ("one of " + " | ".join(names) + context + ", " if names else "") +
+    raise ConfigError(field, value, (expected or ("one of " + " | ".join(map(repr, names)) + context + ", " if names else "") +
                                       f"'custom:cls1,cls2,...' or a file listing the {what}") + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 def read_class_file(field:str, path, what:str='classes')->list:
@@ -161,12 +161,13 @@ _NON_NEGATIVE = ('n_prompts', 'weight_decay', 'warmup_steps', 'grad_clip', 'marg
 
 def _validate(self:SBIRConfig):
     check_choice('mode', self.mode, MODES)
-    check_choice('dataset', self.dataset, DATASETS)
+    check_choice('dataset', self.dataset, DATASET_SPECS)
+    spec = DATASET_SPECS[self.dataset]
     check_choice('method', self.method, METHODS)
     check_choice('prompt_position', self.prompt_position, PROMPT_POSITIONS)
     check_choice('precision', self.precision, PRECISIONS)
     check_choice('schedule', self.schedule, SCHEDULES)
-    check_choice('gallery', self.gallery, SKETCHY_GALLERIES)
+    check_choice('gallery', self.gallery, ZS_GALLERIES)
     check_choice('fg_gallery', self.fg_gallery, FG_GALLERIES)
     if isinstance(self.val_classes, int) and not isinstance(self.val_classes, bool): self.val_classes = str(self.val_classes)  # `-p val_classes 0`
     for f in fields(self):
@@ -180,12 +181,15 @@ def _validate(self:SBIRConfig):
         if f.type == 'str' and not isinstance(v, str): raise ConfigError(f.name, v, "a string")
     for n in _POSITIVE: check_positive(n, getattr(self, n))
     for n in _NON_NEGATIVE: check_positive(n, getattr(self, n), allow_zero=True)
-    if self.mode == 'fg' and self.dataset not in DATASETS_WITH_PAIRS:
-        raise ConfigError('mode', self.mode, f"'zs' for dataset={self.dataset!r}: fine-grained pairs exist only in " + " | ".join(DATASETS_WITH_PAIRS))
+    if self.mode == 'fg' and not spec.has_pairs:
+        raise ConfigError('mode', self.mode, f"'zs' for dataset={self.dataset!r}: fine-grained pairs exist only in " +
+                          " | ".join(n for n, d in DATASET_SPECS.items() if d.has_pairs))
+    if self.gallery not in spec.galleries:
+        raise ConfigError('gallery', self.gallery, " | ".join(map(repr, spec.galleries)) + f" for dataset={self.dataset!r}")
     if self.dataset != 'synthetic' and not self.data_root:
         raise ConfigError('data_root', self.data_root, f"the folder holding the {self.dataset} dataset (required when dataset={self.dataset!r})")
-    if not self.split: self.split = DEFAULT_SPLIT[self.dataset]
-    class_spec('split', self.split, SPLITS[self.dataset], 'unseen classes', f" for dataset={self.dataset!r}")
+    if not self.split: self.split = spec.default_split
+    class_spec('split', self.split, spec.splits, 'unseen classes', f" for dataset={self.dataset!r}")
     if self.batch_size % self.n_classes_per_batch:
         raise ConfigError('batch_size', self.batch_size, f"a multiple of n_classes_per_batch={self.n_classes_per_batch} (class-balanced batches of P x M triplets)")
     if self.lambda_div > 0 and self.mode == 'fg' and self.n_classes_per_batch < 2:
