@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, SBIRConfig, check_choice, config_fields, MODES
 from .datasets import DATASET_SPECS
+from .models.prompts import METHOD_CLASSES
 from .eval import KEY_METRIC, ZS_KEYS, FG_KEYS
 from .params import read_params_file
 from .run import load_run_data, run_experiment
@@ -234,7 +235,7 @@ def plot_sweep(df:pd.DataFrame, mode:str, sweep:str, # rows of `run_grid`; which
     return ax
 
 # %% ../nbs/10_experiments.ipynb #11a61662
-METHOD_NAMES = {'frozen': 'CLIP, frozen', 'ft': 'B-FT', 'lin': 'B-Lin', 'deep': 'B-Deep', 'ours': 'Ours'}
+METHOD_NAMES = {n: c.label for n, c in METHOD_CLASSES.items()}   # from the method classes (`clip_sbir.models.prompts`)
 PAPER_RESULTS = {(n, m): r for n, d in DATASET_SPECS.items() for m, r in d.paper.items()}      # from the dataset specs
 PAPER_COLUMNS = {(n, m): c for n, d in DATASET_SPECS.items() for m, c in d.columns.items()}
 
