@@ -6,26 +6,23 @@
 from __future__ import annotations
 import copy, sys, time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-import numpy as np
 import torch
 
 import clip_sbir
 from .core import ConfigError, SBIRConfig, config_fields, git_sha, resolve_precision, seed_everything, write_json
 from .data.core import SBIRSplit, SBIRData
 from .data.real import check_data_paths
-from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_pool, query_subset, readable
-from .models.clip import image_size_of
 from .dist import DistEnv, init_distributed
+from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_subset
+from .models.clip import image_size_of
 from .params import parse_args
-from .train import (fit, read_log, save_checkpoint,
-                             load_checkpoint, check_resumable)
+from .train import fit, load_checkpoint, check_resumable
 
 # %% auto #0
 __all__ = ['METRICS_KEYS', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'evaluate_encoder', 'validation',
-           'train_encoder', 'results', 'comparison', 'plot_examples', 'plot_curves', 'final_evaluation',
-           'run_experiment', 'load_trained', 'main']
+           'train_encoder', 'results', 'final_evaluation', 'run_experiment', 'load_trained', 'main']
 
 # %% ../nbs/06a_run.ipynb #e1aeddd4
 def init_run(cfg:SBIRConfig)->tuple:
@@ -129,53 +126,6 @@ def results(cfg:SBIRConfig, data:SBIRData,
             'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
             'train_seconds': round(float(state.get('train_seconds', 0.0)), 3), 'eval_seconds': round(float(final['eval_seconds']), 3),
             'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
-
-# %% ../nbs/06a_run.ipynb #9731d3c6
-def comparison(metrics:dict, baseline:dict)->str:
-    "Markdown table: each metric for the frozen baseline, the trained model, and the gain"
-    keys = [k for k in metrics if not k.startswith('n_')]
-    rows = [f"| {k} | {baseline[k]:.4f} | {metrics[k]:.4f} | {metrics[k] - baseline[k]:+.4f} |" for k in keys]
-    return "\n".join(["| metric | frozen CLIP | trained | gain |", "|:--|--:|--:|--:|"] + rows)
-
-def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
-                  feats:dict, # model name -> (query features of all sketches, photo features), e.g. from `evaluate_encoder`
-                  n:int=3, k:int=5, seed:int=0, axs=None):
-    "Top-k retrievals of `n` random unseen sketches whose images were readable, one row per model; returns the axes grid"
-    from clip_sbir.retrieval import query_result, plot_retrievals
-    fg = cfg.mode == 'fg'
-    pool = query_pool(split, cfg.mode)
-    for qf, gf in feats.values():                                # unreadable sketches (and, fg, their lost photos) are not shown
-        ok = readable(qf)[pool] & (readable(gf)[split.sketch_pair[pool]] if fg else True)
-        pool = pool[ok]
-    if len(pool) == 0: raise ValueError("no readable query sketch to show (every one, or its paired photo, is unreadable)")
-    q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
-    res = {name: [query_result(qf, gf, int(i), k, split.sketch_labels, split.photo_labels, split.sketch_pair if fg else None,
-                               gallery='category' if fg and cfg.fg_gallery == 'category' else 'all') for i in q]
-           for name, (qf, gf) in feats.items()}
-    k = min(len(r.indices) for rs in res.values() for r in rs)   # a small gallery (e.g. one category's readable photos) ranks fewer
-    return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices[:k] for r in rs]) for m, rs in res.items()},
-                           ranks={m: [r.target_rank for r in rs] for m, rs in res.items()},
-                           correct={m: np.array([r.correct[:k] for r in rs]) for m, rs in res.items()}, k=k, axs=axs, query_ids=q)
-
-# %% ../nbs/06a_run.ipynb #6c7eab64
-def plot_curves(cfg:SBIRConfig, state:dict, # `train_encoder`'s state (or {'history': []} when nothing trained)
-                baseline:float|None=None, # the frozen model's validation score (dashed line)
-                axs=None)->np.ndarray: # two axes: losses, validation history
-    "Loss curves and validation history of a run, side by side; 'no training' panels for a run that trained nothing"
-    import matplotlib.pyplot as plt
-    from clip_sbir.train import plot_losses, plot_history
-    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.2))
-    log = Path(cfg.out_dir)/'log.csv'
-    if state.get('history') and log.is_file():
-        plot_losses(read_log(log), axs[0])
-        plot_history(state['history'], KEY_METRIC[cfg.mode], baseline, ax=axs[1])
-    else:
-        for ax in axs:
-            ax.text(0.5, 0.5, f"no training (method '{cfg.method}')", ha='center', va='center', transform=ax.transAxes, color='0.4')
-            ax.set_xticks([]); ax.set_yticks([])
-    axs[0].figure.tight_layout()
-    return np.asarray(axs)
-
 
 # %% ../nbs/06a_run.ipynb #899952c3
 def final_evaluation(encoder, clip, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None)->dict:

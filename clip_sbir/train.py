@@ -21,7 +21,7 @@ from .dist import DistEnv, all_reduce_mean, broadcast_params, gather_objects, sy
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
            'load_checkpoint', 'StepLog', 'read_log', 'set_epoch', 'skip_batches', 'NonFiniteLossError',
-           'check_resumable', 'fit', 'plot_losses', 'plot_history']
+           'check_resumable', 'fit']
 
 # %% ../nbs/06_train.ipynb #5346d057
 def make_optimizer(model, # has `param_groups(lr_prompt, lr_ln, lr_other, weight_decay)`
@@ -295,34 +295,3 @@ def fit(model, # encoder: `param_groups`, `trainable_state_dict`, `load_trainabl
     run.bar.close()
     run.st['train_seconds'] = run.elapsed()
     return run.st
-
-# %% ../nbs/06_train.ipynb #10e05541
-def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
-                ax=None, smooth:int=10, # running-mean window in steps (1 = raw)
-                components:Iterable|None=None)->'plt.Axes': # columns to draw (default: every loss)
-    "Loss components against the step, raw (faint) and smoothed"
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
-    skip = {'step', 'epoch', 'seconds', 'grad_norm'}
-    comps = list(components) if components is not None else [k for k in rows[0] if k not in skip and not k.startswith('lr_')]
-    step = np.array([r['step'] for r in rows])
-    for i, k in enumerate(comps):
-        y = np.array([r[k] for r in rows], dtype=float); c = f'C{i}'
-        w = max(1, min(smooth, len(y)))
-        ys = np.convolve(y, np.ones(w) / w, mode='valid')        # (len(y) - w + 1,) running mean
-        if w > 1: ax.plot(step, y, color=c, alpha=0.2, lw=0.8)
-        ax.plot(step[w - 1:], ys, color=c, lw=1.6, label=k)
-    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(fontsize=8, frameon=False)
-    return ax
-
-def plot_history(history:list, # `fit(...)['history']`: dicts with 'epoch' and metrics
-                 metric:str, # e.g. 'mAP@all' or 'acc@1'
-                 baseline:float|None=None, # the frozen baseline's value (dashed line)
-                 ax=None, label:str='trained')->'plt.Axes':
-    "Validation `metric` against the epoch, with the baseline as a dashed line"
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    ax.plot([h['epoch'] for h in history], [h[metric] for h in history], 'o-', label=label)
-    if baseline is not None: ax.axhline(baseline, ls='--', color='0.4', label='frozen baseline')
-    ax.set_xlabel('epoch'); ax.set_ylabel(f'{metric} (validation subset)'); ax.legend(fontsize=8, frameon=False)
-    return ax

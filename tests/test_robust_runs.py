@@ -38,7 +38,8 @@ def test_frozen_baseline_writes_what_a_trained_run_writes(mode, tmp_path):
 def test_corrupt_images_are_counted_and_every_view_works(dataset, mode, tmp_path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from clip_sbir.run import load_trained, evaluate_encoder, plot_examples, make_encoder
+    from clip_sbir.report import plot_examples
+    from clip_sbir.run import load_trained, evaluate_encoder, make_encoder
     from clip_sbir.models.clip import load_clip
     from clip_sbir.experiments import per_query_scores, query_wins
     from clip_sbir.widgets import RetrievalBrowser
