@@ -57,8 +57,8 @@ METHODS = ('ours', 'frozen', 'ft', 'lin', 'deep')
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 PROMPT_POSITIONS = ('append', 'prepend')
 SCHEDULES = ('none', 'cosine')
-FG_GALLERIES = ('category', 'unseen')
-ZS_GALLERIES = ('all', 'extended')   # zs test galleries: every photo | Sketchy's extended photos only
+FG_GALLERIES = ('category', 'all')  # what an fg query's paired photo is ranked among: its category's photos | every photo
+ZS_GALLERIES = ('all', 'extended')  # the zs test gallery: every photo | Sketchy's extended photos only (one vocabulary: 'all' is every photo)
 
 # %% ../nbs/00_core.ipynb #1b2cffcb
 @dataclass
@@ -95,7 +95,7 @@ class SBIRConfig:
     train_classes: float = 1.0       # fraction of the remaining seen classes trained on, drawn from `seed` (ablation; 1 = all)
     image_size: int = 0              # input size; 0 = the model's own
     gallery: str = 'all'             # sketchy zs gallery: all (original + extended) | extended
-    fg_gallery: str = 'category'     # fg gallery: category (query's own class) | unseen (all unseen photos)
+    fg_gallery: str = 'category'     # fg gallery: category (query's own class) | all (every unseen photo)
     seed: int = 0                    # seed for data order, sampling and initialisation
     device: str = 'auto'             # auto | cpu | cuda | cuda:N
     precision: str = 'auto'          # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16

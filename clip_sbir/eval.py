@@ -145,7 +145,7 @@ def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3
              split:SBIRSplit,          # the test side (unseen classes)
              mode:str='zs',            # 'zs' (category-level) | 'fg' (fine-grained)
              image_size:int|None=None, # input side; None = `encoder.image_size`
-             fg_gallery:str='category',# fg: 'category' (own class) | 'unseen' (all photos)
+             fg_gallery:str='category',# fg: 'category' (own class) | 'all' (every photo)
              batch_size:int=64,        # images per forward pass
              device=None,              # where the encoder runs; None = where its parameters are
              precision:str='auto',     # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
@@ -194,7 +194,7 @@ def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the 
                           split:SBIRSplit,           # the split the features come from (labels, pairs)
                           mode:str='zs',             # 'zs' | 'fg'
                           queries=None,              # sketch indices of the rows of `qf`; None = all sketches
-                          fg_gallery:str='category', # fg: 'category' | 'unseen'
+                          fg_gallery:str='category', # fg: 'category' | 'all'
                           per_class:bool=False,      # zs: add the per-class rows
                           device=None,               # where the metrics run; None = where `qf` is
                          )->dict:

@@ -203,7 +203,7 @@ def fg_ranks(q,                     # (n_q, d) sketch features
              q_pair,                # (n_q,) gallery index of each sketch's photo; -1 = no pair (dropped)
              g,                     # (n_g, d) photo features
              g_labels,              # (n_g,) photo class labels
-             gallery:str='category',# 'category' (own class) | 'unseen' (all photos given)
+             gallery:str='category',# 'category' (own class) | 'all' (every photo given)
              chunk_mb:float=256,    # bound on the score block held at once, MiB
              device=None,           # where to compute; None = where `q` is
             )->np.ndarray:          # (n_paired,) int ranks, in query order
@@ -235,7 +235,7 @@ def fg_metrics(q,                     # (n_q, d) sketch features
                q_pair,                # (n_q,) gallery index of each sketch's photo; -1 = no pair (left out)
                g,                     # (n_g, d) photo features
                g_labels,              # (n_g,) photo class labels
-               gallery:str='category',# 'category' (own class) | 'unseen' (all photos given)
+               gallery:str='category',# 'category' (own class) | 'all' (every photo given)
                ks:Sequence[int]=(1, 5, 10), # K of Acc@K
                chunk_mb:float=256,    # bound on the score block held at once, MiB
                device=None,           # where to compute; None = where `q` is

@@ -68,7 +68,7 @@ def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
     if len(pool) == 0: raise ValueError("no readable query sketch to show (every one, or its paired photo, is unreadable)")
     q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
     res = {name: [query_result(qf, gf, int(i), k, split.sketch_labels, split.photo_labels, split.sketch_pair if fg else None,
-                               gallery='category' if fg and cfg.fg_gallery == 'category' else 'all') for i in q]
+                               gallery=cfg.fg_gallery if fg else 'all') for i in q]
            for name, (qf, gf) in feats.items()}
     k = min(len(r.indices) for rs in res.values() for r in rs)   # a small gallery (e.g. one category's readable photos) ranks fewer
     return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices[:k] for r in rs]) for m, rs in res.items()},
