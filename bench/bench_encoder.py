@@ -17,6 +17,7 @@ import argparse, statistics, sys, time
 import torch
 import torch.nn.functional as F
 
+from clip_sbir.core import autocast, resolve_precision
 from clip_sbir.models.clip import load_clip
 from clip_sbir.models.prompts import build_encoder
 
@@ -25,7 +26,8 @@ def _sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
 
 def _autocast(dev, precision):
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == 'bf16')
+    "The library's precision rule (`resolve_precision`), so the benchmark measures what training and evaluation run"
+    return autocast(dev, resolve_precision(precision, dev))
 
 def _timed(fn, dev):
     "Seconds taken by fn(): CPU time of this process on the CPU (robust to other jobs sharing the cores), wall time on CUDA"

@@ -4,20 +4,23 @@
 
 # %% ../nbs/00_core.ipynb #9345f8a0
 from __future__ import annotations
-import dataclasses, difflib, json, os, random, subprocess
+import contextlib, dataclasses, difflib, json, os, random, re, subprocess, uuid
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 
+from .datasets import DATASET_SPECS
+
 # %% auto #0
-__all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'METHODS', 'SPLITS', 'DEFAULT_SPLIT', 'PRECISIONS', 'PROMPT_POSITIONS',
-           'SCHEDULES', 'FG_GALLERIES', 'SKETCHY_GALLERIES', 'EMBEDDED_MODEL', 'ConfigError', 'check_choice',
-           'check_positive', 'SBIRConfig', 'config_fields', 'check_injected', 'injected_names', 'assets_path',
-           'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device', 'notebooks_path',
-           'configs_path']
+__all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'SPLITS', 'DEFAULT_SPLIT', 'METHODS', 'PRECISIONS', 'PROMPT_POSITIONS',
+           'SCHEDULES', 'FG_GALLERIES', 'ZS_GALLERIES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL', 'ConfigError',
+           'check_choice', 'check_positive', 'SBIRConfig', 'looks_like_path', 'class_spec', 'read_class_file',
+           'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha',
+           'resolve_device', 'notebooks_path', 'configs_path', 'resolve_precision', 'autocast', 'write_atomic',
+           'write_json']
 
 # %% ../nbs/00_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -46,19 +49,17 @@ def check_positive(field:str, value:Any, allow_zero:bool=False):
 
 # %% ../nbs/00_core.ipynb #8d8d4ae4
 MODES = ('zs', 'fg')
-DATASETS = ('synthetic', 'sketchy', 'tuberlin', 'quickdraw')
-DATASETS_WITH_PAIRS = ('synthetic', 'sketchy') # datasets with fine-grained sketch-photo pairs
+# views of `clip_sbir.datasets.DATASET_SPECS` (validation reads the specs themselves, so a new entry counts at once)
+DATASETS = tuple(DATASET_SPECS)
+DATASETS_WITH_PAIRS = tuple(n for n, d in DATASET_SPECS.items() if d.has_pairs)
+SPLITS = {n: d.splits for n, d in DATASET_SPECS.items()}
+DEFAULT_SPLIT = {n: d.default_split for n, d in DATASET_SPECS.items()}
 METHODS = ('ours', 'frozen', 'ft', 'lin', 'deep')
-SPLITS = {'synthetic': ('default',),
-          'sketchy': ('s21', 's25_sake', 's25_sempcyc'),
-          'tuberlin': ('t30_sake', 't30_sempcyc'),
-          'quickdraw': ('q30',)}
-DEFAULT_SPLIT = {'synthetic': 'default', 'sketchy': 's21', 'tuberlin': 't30_sake', 'quickdraw': 'q30'}
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 PROMPT_POSITIONS = ('append', 'prepend')
 SCHEDULES = ('none', 'cosine')
-FG_GALLERIES = ('category', 'unseen')
-SKETCHY_GALLERIES = ('all', 'extended')
+FG_GALLERIES = ('category', 'all')  # what an fg query's paired photo is ranked among: its category's photos | every photo
+ZS_GALLERIES = ('all', 'extended')  # the zs test gallery: every photo | Sketchy's extended photos only (one vocabulary: 'all' is every photo)
 
 # %% ../nbs/00_core.ipynb #1b2cffcb
 @dataclass
@@ -95,7 +96,7 @@ class SBIRConfig:
     train_classes: float = 1.0       # fraction of the remaining seen classes trained on, drawn from `seed` (ablation; 1 = all)
     image_size: int = 0              # input size; 0 = the model's own
     gallery: str = 'all'             # sketchy zs gallery: all (original + extended) | extended
-    fg_gallery: str = 'category'     # fg gallery: category (query's own class) | unseen (all unseen photos)
+    fg_gallery: str = 'category'     # fg gallery: category (query's own class) | all (every unseen photo)
     seed: int = 0                    # seed for data order, sampling and initialisation
     device: str = 'auto'             # auto | cpu | cuda | cuda:N
     precision: str = 'auto'          # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
@@ -110,6 +111,49 @@ class SBIRConfig:
 
     def __post_init__(self): self.validate()
 
+# %% ../nbs/00_core.ipynb #c2da9498
+VAL_CLASSES_EXPECTED = ("'auto' (1 in 8 of the seen classes, at least 2), a number of classes (0: none), "
+                        "'custom:cls1,cls2,...' or a file listing seen classes to validate on")
+
+def looks_like_path(value:str)->bool:
+    "True for a value meant as a file: a folder separator, a suffix, or a leading '~' or '.'"
+    v = str(value)
+    return '/' in v or os.sep in v or v.startswith(('~', '.')) or bool(Path(v).suffix)
+
+def class_spec(field:str,           # the parameter, e.g. 'split'
+               value:str,           # its value
+               names:Iterable=(),   # the names it may take, e.g. the dataset's splits
+               what:str='classes',  # what the list holds, for messages
+               context:str='',      # after the names in messages, e.g. " for dataset='sketchy'"
+               expected:str|None=None, # the whole "expected" message instead
+              )->tuple:             # ('name', value) | ('custom', [classes]) | ('file', path)
+    "The kind of a class-list parameter and its content; pure (a file is not opened)"
+    v = str(value).strip(); names = list(names)
+    if v in names: return 'name', v
+    if v.startswith('custom:'):
+        cls = [c.strip() for c in v[len('custom:'):].split(',') if c.strip()]
+        if not cls: raise ConfigError(field, value, f"'custom:cls1,cls2,...' naming at least one of the {what}")
+        return 'custom', cls
+    if looks_like_path(v): return 'file', v
+    close = difflib.get_close_matches(v, names, n=1)
+    raise ConfigError(field, value, (expected or ("one of " + " | ".join(map(repr, names)) + context + ", " if names else "") +
+                                      f"'custom:cls1,cls2,...' or a file listing the {what}") + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+def read_class_file(field:str, path, what:str='classes')->list:
+    "Class names from a file (one a line, `<name> <id>` lines, or `<path> <label>` file-list lines); errors name `field`"
+    p = Path(path).expanduser()
+    if not p.is_file(): raise ConfigError(field, str(path), f"an existing file listing the {what} (or 'custom:cls1,cls2,...')")
+    out = []
+    for ln in p.read_text().splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith('#'): continue
+        head, _, last = ln.rpartition(' ')
+        if head and re.fullmatch(r'-?\d+', last): ln = head.strip()
+        if '/' in ln: ln = ln.rstrip('/').split('/')[-2]      # a file-list path: its class folder
+        if ln not in out: out.append(ln)
+    if not out: raise ConfigError(field, str(path), f"a file listing at least one of the {what}")
+    return out
+
 # %% ../nbs/00_core.ipynb #f0db516e
 _POSITIVE = ('epochs', 'batch_size', 'n_classes_per_batch', 'lr_prompt', 'lr_ln', 'lr_other', 'ps_grid',
              'val_queries', 'log_every')
@@ -118,12 +162,13 @@ _NON_NEGATIVE = ('n_prompts', 'weight_decay', 'warmup_steps', 'grad_clip', 'marg
 
 def _validate(self:SBIRConfig):
     check_choice('mode', self.mode, MODES)
-    check_choice('dataset', self.dataset, DATASETS)
+    check_choice('dataset', self.dataset, DATASET_SPECS)
+    spec = DATASET_SPECS[self.dataset]
     check_choice('method', self.method, METHODS)
     check_choice('prompt_position', self.prompt_position, PROMPT_POSITIONS)
     check_choice('precision', self.precision, PRECISIONS)
     check_choice('schedule', self.schedule, SCHEDULES)
-    check_choice('gallery', self.gallery, SKETCHY_GALLERIES)
+    check_choice('gallery', self.gallery, ZS_GALLERIES)
     check_choice('fg_gallery', self.fg_gallery, FG_GALLERIES)
     if isinstance(self.val_classes, int) and not isinstance(self.val_classes, bool): self.val_classes = str(self.val_classes)  # `-p val_classes 0`
     for f in fields(self):
@@ -137,25 +182,22 @@ def _validate(self:SBIRConfig):
         if f.type == 'str' and not isinstance(v, str): raise ConfigError(f.name, v, "a string")
     for n in _POSITIVE: check_positive(n, getattr(self, n))
     for n in _NON_NEGATIVE: check_positive(n, getattr(self, n), allow_zero=True)
-    if self.mode == 'fg' and self.dataset not in DATASETS_WITH_PAIRS:
-        raise ConfigError('mode', self.mode, f"'zs' for dataset={self.dataset!r}: fine-grained pairs exist only in " + " | ".join(DATASETS_WITH_PAIRS))
+    if self.mode == 'fg' and not spec.has_pairs:
+        raise ConfigError('mode', self.mode, f"'zs' for dataset={self.dataset!r}: fine-grained pairs exist only in " +
+                          " | ".join(n for n, d in DATASET_SPECS.items() if d.has_pairs))
+    if self.gallery not in spec.galleries:
+        raise ConfigError('gallery', self.gallery, " | ".join(map(repr, spec.galleries)) + f" for dataset={self.dataset!r}")
     if self.dataset != 'synthetic' and not self.data_root:
         raise ConfigError('data_root', self.data_root, f"the folder holding the {self.dataset} dataset (required when dataset={self.dataset!r})")
-    if self.data_root and self.dataset != 'synthetic' and not Path(self.data_root).expanduser().is_dir():
-        raise ConfigError('data_root', self.data_root, "an existing folder")
-    if not self.split: self.split = DEFAULT_SPLIT[self.dataset]
-    if self.split not in SPLITS[self.dataset] and not self.split.startswith('custom:') and not Path(self.split).expanduser().is_file():
-        raise ConfigError('split', self.split, "one of " + " | ".join(map(repr, SPLITS[self.dataset])) +
-                          f" for dataset={self.dataset!r}, 'custom:cls1,cls2,...' or a file listing the unseen classes")
+    if not self.split: self.split = spec.default_split
+    class_spec('split', self.split, spec.splits, 'unseen classes', f" for dataset={self.dataset!r}")
     if self.batch_size % self.n_classes_per_batch:
         raise ConfigError('batch_size', self.batch_size, f"a multiple of n_classes_per_batch={self.n_classes_per_batch} (class-balanced batches of P x M triplets)")
     if self.lambda_div > 0 and self.mode == 'fg' and self.n_classes_per_batch < 2:
         raise ConfigError('n_classes_per_batch', self.n_classes_per_batch, ">= 2 when lambda_div > 0 (the regulariser compares categories)")
     if not 0 < self.train_classes <= 1: raise ConfigError('train_classes', self.train_classes, "a fraction in (0, 1] of the seen classes")
     vc = self.val_classes.strip()
-    if not (vc == 'auto' or vc.isdigit() or (vc.startswith('custom:') and vc[len('custom:'):].strip(', ')) or Path(vc).expanduser().is_file()):
-        raise ConfigError('val_classes', self.val_classes, "'auto' (1 in 8 of the seen classes, at least 2), a number of classes (0: none), "
-                          "'custom:cls1,cls2,...' or a file listing seen classes to validate on")
+    if not (vc == 'auto' or vc.isdigit()): class_spec('val_classes', vc, (), 'seen classes to validate on', expected=VAL_CLASSES_EXPECTED)
     if self.method in ('ours', 'deep') and self.n_prompts == 0 and not self.tune_ln:
         raise ConfigError('n_prompts', self.n_prompts, f">= 1 when tune_ln=False: method={self.method!r} would have nothing to train")
     if '{}' not in self.text_template: raise ConfigError('text_template', self.text_template, "a template containing '{}' for the class name")
@@ -183,26 +225,6 @@ SBIRConfig.from_params = _from_params
 
 def _to_dict(self:SBIRConfig)->dict: return asdict(self)
 SBIRConfig.to_dict = _to_dict
-
-# %% ../nbs/00_core.ipynb #d1ea213f
-def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
-                   injected:Iterable[str]): # names papermill injected (e.g. `injected_names(output_nb)`)
-    "Raise `ConfigError` for a papermill-injected parameter the notebook does not declare"
-    declared = set(declared)
-    for k in sorted(set(injected) - declared):
-        close = difflib.get_close_matches(k, sorted(declared), n=1)
-        raise ConfigError('parameter', k, "a parameter this notebook defines" + (f" (did you mean {close[0]!r}?)" if close else f": {', '.join(sorted(declared))}"))
-
-def injected_names(nb_path:str)->set:
-    "Names assigned in the `injected-parameters` cell of a papermill output notebook"
-    import ast
-    nb = json.loads(Path(nb_path).read_text())
-    names = set()
-    for c in nb.get('cells', []):
-        if 'injected-parameters' in c.get('metadata', {}).get('tags', []):
-            for node in ast.parse(''.join(c['source'])).body:
-                if isinstance(node, ast.Assign): names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return names
 
 # %% ../nbs/00_core.ipynb #e62ec742
 def assets_path(*parts)->Path:
@@ -256,3 +278,41 @@ def configs_path(*parts)->Path:
     "Path among the parameter files (`sketchy_zs.yaml`, ...): `clip_sbir/configs` installed, `configs/` in a clone"
     return _shipped('configs', 'configs', parts)
 
+
+# %% ../nbs/00_core.ipynb #6a47da21
+def resolve_precision(precision:str,       # auto | fp32 | bf16 | fp16
+                      device:torch.device, # where the computation runs
+                     )->torch.dtype|None:  # the autocast dtype; None = fp32, no autocast
+    "The one precision rule: `auto` is bf16 on a GPU that supports it, fp16 on one that does not, fp32 on a CPU"
+    if precision not in PRECISIONS: raise ConfigError('precision', precision, "one of " + " | ".join(map(repr, PRECISIONS)))
+    if torch.device(device).type != 'cuda':
+        if precision in ('bf16', 'fp16'):
+            raise ConfigError('precision', precision, "'auto' or 'fp32' on a CPU (mixed precision runs on GPUs only)")
+        return None
+    if precision == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
+
+def autocast(device:torch.device, dtype:torch.dtype|None):
+    "`torch.autocast` for `dtype`, or a no-op for fp32"
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+# %% ../nbs/00_core.ipynb #3dd54746
+def write_atomic(path:str|Path,   # the file to (re)write; its folder is created
+                 write:Callable,  # binary file -> None: writes the content
+                )->Path:
+    "Call `write(file)` on a temporary file beside `path`, fsync it, then rename it onto `path`"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
+
+def write_json(obj, path:str|Path)->Path:
+    "Write `obj` as indented JSON, atomically"
+    return write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2) + '\n').encode()))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_eval.ipynb #8e80beec
 from __future__ import annotations
-import contextlib, hashlib, json, os, tempfile, warnings
+import hashlib, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,13 +12,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .core import ConfigError, check_choice, cache_dir, resolve_device, PRECISIONS, FG_GALLERIES
+from .core import (ConfigError, autocast, cache_dir, resolve_device, resolve_precision, write_atomic,
+                            FG_GALLERIES, MODES)
+from .dist import DistEnv, shard, gather_sharded
 from .data.core import SBIRSplit, ArrayReader, ImageDataset, collate_skip, sbir_transform
 from .metrics import zs_metrics, fg_metrics
 
 # %% auto #0
-__all__ = ['model_fingerprint', 'reader_fingerprint', 'extract_features', 'evaluate', 'readable', 'remap_pairs',
-           'metrics_from_features', 'save_json']
+__all__ = ['ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'model_fingerprint', 'reader_fingerprint', 'extract_features', 'query_pool',
+           'query_subset', 'encode_split', 'evaluate', 'readable', 'remap_pairs', 'metrics_from_features']
 
 # %% ../nbs/05a_eval.ipynb #36cda1fd
 def _digest(*parts)->str:
@@ -42,27 +44,21 @@ def reader_fingerprint(reader:Callable)->str:
     return repr(reader)
 
 # %% ../nbs/05a_eval.ipynb #572df27f
-def _autocast(device:torch.device, precision:str):
-    "Autocast context for `precision` ('auto' = bf16 on CUDA, fp32 elsewhere)"
-    check_choice('precision', precision, PRECISIONS)
-    if precision == 'auto': precision = 'bf16' if device.type == 'cuda' else 'fp32'
-    if precision == 'fp32': return contextlib.nullcontext(), 'fp32'
-    return torch.autocast(device.type, dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]), precision
-
 def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) features, e.g. `encoder.encode_photo`
                      refs:Sequence,        # image references for `reader`
                      reader:Callable,      # reference -> RGB PIL image
                      transform:Callable,   # PIL image -> (3, h, w) tensor, e.g. `sbir_transform(224, 'photo')`
                      batch_size:int=64,    # images per forward pass
                      device='auto',        # where `encode_fn` runs
-                     precision:str='auto', # auto | fp32 | bf16 | fp16 (autocast)
+                     precision:str='auto', # auto | fp32 | bf16 | fp16, as `resolve_precision` reads it
                      cache_key:str|None=None, # checkpoint + side identity; None = no disk cache
                      workers:int=0,        # DataLoader worker processes
                      progress:bool=False,  # show a progress bar
                     )->torch.Tensor:       # (len(refs), d) float32 on the CPU; NaN rows for unreadable images
     "Encode images in batches (inference mode, autocast), cached on disk under `cache_key`"
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    ctx, prec = _autocast(device, precision)
+    dtype = resolve_precision(precision, device)
+    prec = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}[dtype]   # part of the cache key
     if batch_size < 1: raise ConfigError('batch_size', batch_size, "a positive integer")
     if len(refs) == 0: raise ValueError("refs is empty: nothing to encode")
     path = None
@@ -76,7 +72,7 @@ def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) featu
     feats, idx = [], []
     if progress:
         from tqdm.auto import tqdm; dl = tqdm(dl, desc='encoding', leave=False)
-    with torch.inference_mode(), ctx:
+    with torch.inference_mode(), autocast(device, dtype):
         for xb, ib in dl:
             if len(ib) == 0: continue
             feats.append(encode_fn(xb.to(device, non_blocking=True)).float().cpu()); idx.append(ib)   # (b, d)
@@ -89,46 +85,91 @@ def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) featu
         warnings.warn(f"{bad} of {len(refs)} images could not be read and were skipped (their feature rows are NaN), "
                       f"e.g. {', '.join(repr(refs[i]) for i in miss[:3])}")
     if path is not None:
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as tmp: torch.save(x, tmp)
-        os.replace(tmp.name, path)   # atomic: a concurrent reader never sees half a file
+        write_atomic(path, lambda f: torch.save(x, f))   # a concurrent reader never sees half a file
     return x
 
+# %% ../nbs/05a_eval.ipynb #25b8a8f8
+def query_pool(split:SBIRSplit, # the side whose sketches query
+               mode:str='zs',   # 'zs': every sketch | 'fg': sketches with a paired photo
+              )->np.ndarray:    # sketch indices, ascending
+    "The sketches that can query in `mode`"
+    return np.flatnonzero(split.sketch_pair >= 0) if mode == 'fg' else np.arange(split.n_sketches)
+
+def query_subset(split:SBIRSplit,    # the side whose sketches query
+                 mode:str='zs',      # 'zs' | 'fg', as `query_pool`
+                 n:int|None=None,    # how many; None (or at least the pool) = the whole pool
+                 seed:int=0,         # draws the subset
+                )->np.ndarray:       # sketch indices, ascending
+    "`n` sketches of the mode's query pool, drawn once from `seed`; the whole pool when it has no more than `n`"
+    pool = query_pool(split, mode)
+    if n is None or len(pool) <= n: return pool
+    return np.sort(np.random.RandomState(seed).choice(pool, n, replace=False))
+
 # %% ../nbs/05a_eval.ipynb #71be0287
+ZS_KEYS = ('mAP@all', 'mAP@200_hits', 'mAP@200_recall', 'P@100', 'P@200')  # a zs run's headline metrics
+FG_KEYS = ('acc@1', 'acc@5', 'acc@10')                                    # a fg run's
+KEY_METRIC = {'zs': 'mAP@all', 'fg': 'acc@1'}                             # the one that picks the best checkpoint
+
+def encode_split(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3, h, w) -> (b, d)
+                 split:SBIRSplit,          # the side to encode
+                 queries=None,             # sketch indices to encode; None = all
+                 image_size:int|None=None, # input side; None = `encoder.image_size`
+                 batch_size:int=64,        # images per forward pass
+                 device=None,              # where the encoder runs; None = where its parameters are
+                 precision:str='auto',     # auto | fp32 | bf16 | fp16 (`resolve_precision`)
+                 cache:bool|str|None=None, # None/False: no feature cache; True: keyed by model_fingerprint; str: that identity
+                 workers:int=0,            # DataLoader worker processes
+                 env:DistEnv|None=None,    # this process among several: each encodes its share; None = alone
+                 progress:bool=False,      # show progress bars while encoding
+                )->tuple:                  # (n_queries, d) sketch and (n_photos, d) photo features on the CPU; NaN rows = unreadable
+    "Features of the sketches `queries` and of all photos of `split`, sharded across processes and gathered"
+    size = image_size or getattr(encoder, 'image_size', None)
+    if not size: raise ConfigError('image_size', image_size, "a positive input size (the encoder has no image_size)")
+    env = env or DistEnv()
+    if device is None: device = next(iter(encoder.parameters()), torch.empty(0)).device
+    queries = np.arange(split.n_sketches) if queries is None else np.asarray(queries)
+    ident = (model_fingerprint(encoder) if cache is True else str(cache)) if cache not in (None, False) else None
+    def enc(fn, refs, reader, kind):
+        mine = shard(len(refs), env)
+        f = extract_features(fn, [refs[i] for i in mine], reader, sbir_transform(size, kind), batch_size, device, precision,
+                             cache_key=ident and f"{ident}|{kind}", workers=workers, progress=progress)   # (len(mine), d) on the CPU
+        return gather_sharded(f.to(device) if env.enabled else f, len(refs), env).cpu()                 # (len(refs), d)
+    was = encoder.training; encoder.eval()
+    try:
+        qf = enc(encoder.encode_sketch, [split.sketches[i] for i in queries], split.sketch_reader or split.reader, 'sketch')
+        gf = enc(encoder.encode_photo, list(split.photos), split.reader, 'photo')
+    finally: encoder.train(was)
+    return qf, gf
+
 def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3, h, w) -> (b, d)
              split:SBIRSplit,          # the test side (unseen classes)
              mode:str='zs',            # 'zs' (category-level) | 'fg' (fine-grained)
              image_size:int|None=None, # input side; None = `encoder.image_size`
-             fg_gallery:str='category',# fg: 'category' (own class) | 'unseen' (all photos)
+             fg_gallery:str='category',# fg: 'category' (own class) | 'all' (every photo)
              batch_size:int=64,        # images per forward pass
              device=None,              # where the encoder runs; None = where its parameters are
              precision:str='auto',     # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
              cache:bool|str|None=None, # None/False: no feature cache; True: keyed by model_fingerprint; str: that identity
-             max_queries:int|None=None,# evaluate a random subset of this many queries
+             queries=None,             # sketch indices to evaluate; None = the mode's pool (`query_pool`)
+             max_queries:int|None=None,# evaluate a random subset of this many queries (`query_subset`)
              seed:int=0,               # draws the `max_queries` subset
              workers:int=0,            # DataLoader worker processes
              per_class:bool=False,     # zs: add the per-class rows
              progress:bool=False,      # show progress bars while encoding
-            )->dict:
+             env:DistEnv|None=None,    # this process among several (`clip_sbir.dist`); None = alone
+             return_features:bool=False, # also return the (query, gallery) features
+            ):                         # metrics dict, or (metrics, (query features, photo features))
     "Metrics of `encoder` on `split`: zs mAP@all, mAP@200 (hits, recall), P@100, P@200 or fg acc@1/5/10"
-    check_choice('mode', mode, ('zs', 'fg')); check_choice('fg_gallery', fg_gallery, FG_GALLERIES)
-    size = image_size or getattr(encoder, 'image_size', None)
-    if not size: raise ConfigError('image_size', image_size, "a positive input size (the encoder has no image_size)")
+    if mode not in MODES: raise ConfigError('mode', mode, " | ".join(map(repr, MODES)))
+    if fg_gallery not in FG_GALLERIES: raise ConfigError('fg_gallery', fg_gallery, " | ".join(map(repr, FG_GALLERIES)))
     if mode == 'fg' and not split.has_pairs: raise ConfigError('mode', mode, "'zs' for a split without fine-grained pairs (sketch_pair)")
     if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 1):
         raise ConfigError('max_queries', max_queries, "None or a positive integer")
+    qi = query_subset(split, mode, max_queries, seed) if queries is None else np.asarray(queries)
+    qf, gf = encode_split(encoder, split, qi, image_size, batch_size, device, precision, cache, workers, env, progress)
     if device is None: device = next(iter(encoder.parameters()), torch.empty(0)).device
-    qi = np.flatnonzero(split.sketch_pair >= 0) if mode == 'fg' else np.arange(split.n_sketches)
-    if max_queries is not None and max_queries < len(qi): qi = np.sort(np.random.default_rng(seed).choice(qi, max_queries, replace=False))
-    ident = (model_fingerprint(encoder) if cache is True else str(cache)) if cache not in (None, False) else None
-    kw = dict(batch_size=batch_size, device=device, precision=precision, workers=workers, progress=progress)
-    was = encoder.training; encoder.eval()
-    try:
-        qf = extract_features(encoder.encode_sketch, [split.sketches[i] for i in qi], split.sketch_reader or split.reader,
-                              sbir_transform(size, 'sketch'), cache_key=ident and f"{ident}|sketch", **kw)
-        gf = extract_features(encoder.encode_photo, split.photos, split.reader, sbir_transform(size, 'photo'),
-                              cache_key=ident and f"{ident}|photo", **kw)
-    finally: encoder.train(was)
-    return {'mode': mode, **metrics_from_features(qf, gf, split, mode, qi, fg_gallery, per_class, device)}
+    res = {'mode': mode, **metrics_from_features(qf, gf, split, mode, qi, fg_gallery, per_class, device)}
+    return (res, (qf, gf)) if return_features else res
 
 # %% ../nbs/05a_eval.ipynb #d0481ce6
 def readable(feats)->np.ndarray:
@@ -153,7 +194,7 @@ def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the 
                           split:SBIRSplit,           # the split the features come from (labels, pairs)
                           mode:str='zs',             # 'zs' | 'fg'
                           queries=None,              # sketch indices of the rows of `qf`; None = all sketches
-                          fg_gallery:str='category', # fg: 'category' | 'unseen'
+                          fg_gallery:str='category', # fg: 'category' | 'all'
                           per_class:bool=False,      # zs: add the per-class rows
                           device=None,               # where the metrics run; None = where `qf` is
                          )->dict:
@@ -169,9 +210,3 @@ def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the 
         res['fg_gallery'] = fg_gallery
     res['n_unreadable'] = int((~qok).sum() + (~gok).sum())
     return res
-
-def save_json(res:dict, path:str|Path)->Path:
-    "Write a result dict as indented JSON (creating the folder)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res, indent=2) + '\n')
-    return path

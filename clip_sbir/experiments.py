@@ -16,7 +16,11 @@ import seaborn as sns
 from tqdm.auto import tqdm
 
 from .core import ConfigError, SBIRConfig, check_choice, config_fields, MODES
-from .run import KEY_METRIC, ZS_KEYS, FG_KEYS, load_run_data, read_params_file, run_experiment
+from .datasets import DATASET_SPECS
+from .models.prompts import METHOD_CLASSES
+from .eval import KEY_METRIC, ZS_KEYS, FG_KEYS
+from .params import read_params_file
+from .run import load_run_data, run_experiment
 from .viz import _get_ax
 
 # %% auto #0
@@ -231,19 +235,9 @@ def plot_sweep(df:pd.DataFrame, mode:str, sweep:str, # rows of `run_grid`; which
     return ax
 
 # %% ../nbs/10_experiments.ipynb #11a61662
-METHOD_NAMES = {'frozen': 'CLIP, frozen', 'ft': 'B-FT', 'lin': 'B-Lin', 'deep': 'B-Deep', 'ours': 'Ours'}
-PAPER_RESULTS = {
-    ('sketchy', 'zs'): {'ours': {'mAP@200': 0.723, 'P@200': 0.725}, 'deep': {'mAP@200': 0.702, 'P@200': 0.718},
-                        'lin': {'mAP@200': 0.422, 'P@200': 0.512}, 'ft': {'mAP@200': 0.102, 'P@200': 0.166}},
-    ('tuberlin', 'zs'): {'ours': {'mAP@all': 0.651, 'P@100': 0.732}, 'deep': {'mAP@all': 0.637, 'P@100': 0.718},
-                         'lin': {'mAP@all': 0.398, 'P@100': 0.557}, 'ft': {'mAP@all': 0.003, 'P@100': 0.001}},
-    ('quickdraw', 'zs'): {'ours': {'mAP@all': 0.202, 'P@200': 0.388}, 'deep': {'mAP@all': 0.188, 'P@200': 0.375},
-                          'lin': {'mAP@all': 0.082, 'P@200': 0.098}, 'ft': {'mAP@all': 0.001, 'P@200': 0.001}},
-    ('sketchy', 'fg'): {'ours': {'acc@1': 0.2868, 'acc@5': 0.6234}, 'deep': {'acc@1': 0.2762, 'acc@5': 0.6156}},
-}
-PAPER_COLUMNS = {('sketchy', 'zs'): ('mAP@200_hits', 'mAP@200_recall', 'P@200'), ('tuberlin', 'zs'): ('mAP@all', 'P@100'),
-                 ('quickdraw', 'zs'): ('mAP@all', 'P@200'), ('sketchy', 'fg'): ('acc@1', 'acc@5'),
-                 ('synthetic', 'zs'): ('mAP@all', 'mAP@200_recall', 'P@100'), ('synthetic', 'fg'): ('acc@1', 'acc@5', 'acc@10')}
+METHOD_NAMES = {n: c.label for n, c in METHOD_CLASSES.items()}   # from the method classes (`clip_sbir.models.prompts`)
+PAPER_RESULTS = {(n, m): r for n, d in DATASET_SPECS.items() for m, r in d.paper.items()}      # from the dataset specs
+PAPER_COLUMNS = {(n, m): c for n, d in DATASET_SPECS.items() for m, c in d.columns.items()}
 
 def paper_value(dataset:str, mode:str, method:str, metric:str)->float|None:
     "The paper's number for a method and one of our metric names, if it reports one"

@@ -46,7 +46,7 @@ def triplet_loss(a:torch.Tensor, # (b, d) anchors (sketches)
                  reduction:str='mean', # mean | sum | none (per-triplet values)
                 )->torch.Tensor:
     "Triplet loss [margin + d(a,p) - d(a,n)]_+ with cosine distance"
-    check_choice('reduction', reduction, ('mean', 'sum', 'none'))
+    if reduction not in ('mean', 'sum', 'none'): raise ConfigError('reduction', reduction, "'mean' | 'sum' | 'none'")
     per = F.relu(margin + relative_distance(a, p, n))  # (b,)
     return per if reduction == 'none' else per.mean() if reduction == 'mean' else per.sum()
 
@@ -179,7 +179,7 @@ def compute_losses(mode:str, # zs | fg
                    cfg:Any=None, # SBIRConfig (or any object with margin, margin_ps, lambda_cls, lambda_div, lambda_ps)
                   )->dict:
     "The ZS or FG objective: {'triplet', 'cls', 'div', 'ps' (those switched on), 'total'}"
-    check_choice('mode', mode, MODES)
+    if mode not in MODES: raise ConfigError('mode', mode, " | ".join(map(repr, MODES)))   # every step: a membership test, not a re-validation
     cfg = cfg if cfg is not None else SBIRConfig()
     fg = mode == 'fg'
     need = ['s', 'p', 'n'] + (['s_g1', 'p_g1', 'p_g2'] if fg and cfg.lambda_ps > 0 else [])

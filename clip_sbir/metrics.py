@@ -67,7 +67,7 @@ def relevant_ranks(s,                 # (b, n) scores of b queries against n gal
     "Exact ranks of a shared relevant set in each row, ties ordered by gallery index"
     is_np = isinstance(s, np.ndarray)
     backend = backend or ('numpy' if is_np or s.device.type == 'cpu' else 'torch')
-    check_choice('backend', backend, ('numpy', 'torch'))
+    if backend not in ('numpy', 'torch'): raise ConfigError('backend', backend, "'numpy' | 'torch'")   # per call: no re-validation through core
     if backend == 'torch':
         s = torch.as_tensor(s)
         r = _ranks_torch(s, torch.as_tensor(rel, device=s.device), max_tied)
@@ -203,12 +203,12 @@ def fg_ranks(q,                     # (n_q, d) sketch features
              q_pair,                # (n_q,) gallery index of each sketch's photo; -1 = no pair (dropped)
              g,                     # (n_g, d) photo features
              g_labels,              # (n_g,) photo class labels
-             gallery:str='category',# 'category' (own class) | 'unseen' (all photos given)
+             gallery:str='category',# 'category' (own class) | 'all' (every photo given)
              chunk_mb:float=256,    # bound on the score block held at once, MiB
              device=None,           # where to compute; None = where `q` is
             )->np.ndarray:          # (n_paired,) int ranks, in query order
     "1-based rank of each paired query's photo in its gallery (queries with q_pair < 0 dropped)"
-    check_choice('gallery', gallery, FG_GALLERIES)
+    if gallery not in FG_GALLERIES: raise ConfigError('gallery', gallery, " | ".join(map(repr, FG_GALLERIES)))
     device = torch.as_tensor(q).device if device is None else torch.device(device)
     q, g = _features(q, 'q', device), _features(g, 'g', device)
     if q.shape[1] != g.shape[1]: raise ValueError(f"q and g must have the same feature size, got {q.shape[1]} and {g.shape[1]}")
@@ -235,7 +235,7 @@ def fg_metrics(q,                     # (n_q, d) sketch features
                q_pair,                # (n_q,) gallery index of each sketch's photo; -1 = no pair (left out)
                g,                     # (n_g, d) photo features
                g_labels,              # (n_g,) photo class labels
-               gallery:str='category',# 'category' (own class) | 'unseen' (all photos given)
+               gallery:str='category',# 'category' (own class) | 'all' (every photo given)
                ks:Sequence[int]=(1, 5, 10), # K of Acc@K
                chunk_mb:float=256,    # bound on the score block held at once, MiB
                device=None,           # where to compute; None = where `q` is

@@ -4,61 +4,30 @@
 
 # %% ../nbs/06a_run.ipynb #d12ccae9
 from __future__ import annotations
-import argparse, ast, copy, json, os, sys, time
+import copy, sys, time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-import numpy as np
 import torch
 
 import clip_sbir
-from .core import (ConfigError, SBIRConfig, check_injected, config_fields, git_sha, injected_names, seed_everything)
-from .data.core import SBIRSplit, SBIRData, sbir_transform
+from .core import ConfigError, SBIRConfig, config_fields, git_sha, resolve_precision, seed_everything, write_json
+from .data.core import SBIRSplit, SBIRData
+from .data.real import check_data_paths
+from .dist import DistEnv, init_distributed
+from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_subset
 from .models.clip import image_size_of
-from .train import (DistEnv, init_distributed, fit, gather_sharded, shard, read_log, resolve_precision, save_checkpoint,
-                             load_checkpoint, check_resumable)
+from .params import parse_args
+from .train import fit, load_checkpoint, check_resumable
 
 # %% auto #0
-__all__ = ['PAPERMILL_PATHS', 'ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'METRICS_KEYS', 'assigned_names', 'injected_in_history',
-           'notebook_params', 'init_run', 'load_run_data', 'make_encoder', 'input_size', 'sbir_loss_fn', 'encode_split',
-           'retrieval_metrics', 'evaluate_encoder', 'val_queries', 'validation', 'train_encoder', 'results',
-           'write_json', 'comparison', 'plot_examples', 'plot_curves', 'final_evaluation', 'run_experiment',
-           'load_trained', 'parse_value', 'read_params_file', 'parse_args', 'main']
-
-# %% ../nbs/06a_run.ipynb #f8fd7846
-def assigned_names(src:str)->set:
-    "Names assigned at the top level of Python source `src`"
-    try: body = ast.parse(src).body
-    except SyntaxError: return set()
-    out = set()
-    for node in body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
-        out |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return out
-
-def injected_in_history(history:Iterable[str]|None)->set:
-    "Names assigned by papermill's injected-parameters cells (first line `# Parameters`) in an input history"
-    return set().union(*[assigned_names(s) for s in (history or []) if isinstance(s, str) and s.lstrip().startswith('# Parameters')])
-
-PAPERMILL_PATHS = ('PAPERMILL_INPUT_PATH', 'PAPERMILL_OUTPUT_PATH')  # what `papermill --inject-paths` adds
-
-def notebook_params(ns:dict, # the notebook's namespace: `globals()`
-                    declared:Iterable[str]|None=None, # the names its parameters cell defines (default: `SBIRConfig`'s fields)
-                   )->dict:
-    "The run's parameters from a notebook namespace; rejects injected names the notebook does not declare"
-    declared = list(declared or config_fields())
-    injected = injected_in_history(ns.get('In'))
-    out_nb = ns.get('PAPERMILL_OUTPUT_PATH')                     # set by `papermill --inject-paths`
-    if isinstance(out_nb, str) and Path(out_nb).is_file(): injected |= injected_names(out_nb)
-    injected -= set(PAPERMILL_PATHS)
-    check_injected(declared, injected)
-    missing = [k for k in declared if k not in ns]
-    if missing: raise ConfigError('parameters cell', missing, "a definition of every declared parameter")
-    return {k: ns[k] for k in declared}
+__all__ = ['METRICS_KEYS', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'evaluate_encoder', 'validation',
+           'train_encoder', 'results', 'final_evaluation', 'run_experiment', 'load_trained', 'main']
 
 # %% ../nbs/06a_run.ipynb #e1aeddd4
 def init_run(cfg:SBIRConfig)->tuple:
     "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`, which then exists"
+    check_data_paths(cfg.dataset, cfg.data_root, cfg.split, cfg.val_classes)   # the filesystem checks the pure config leaves
     env, device = init_distributed(cfg.device)
     resolve_precision(cfg.precision, device)
     last = Path(cfg.out_dir)/'last.pt'
@@ -89,10 +58,6 @@ def make_encoder(clip, cfg:SBIRConfig, method:str|None=None):
     return build_encoder(copy.deepcopy(clip), mode=cfg.mode, method=method or cfg.method, n_prompts=cfg.n_prompts,
                          prompt_position=cfg.prompt_position, tune_ln=cfg.tune_ln)
 
-def input_size(encoder, cfg:SBIRConfig)->int:
-    "Image side fed to the encoder: `cfg.image_size`, or the model's own when 0"
-    return cfg.image_size or int(encoder.image_size)
-
 # %% ../nbs/06a_run.ipynb #f7d1e969
 def sbir_loss_fn(text_feats:torch.Tensor, # (n_train_classes, d) frozen text features of the training classes
                  cfg:SBIRConfig)->Callable:
@@ -110,61 +75,30 @@ def sbir_loss_fn(text_feats:torch.Tensor, # (n_train_classes, d) frozen text fea
     return loss_fn
 
 # %% ../nbs/06a_run.ipynb #a6712b88
-ZS_KEYS = ('mAP@all', 'mAP@200_hits', 'mAP@200_recall', 'P@100', 'P@200')
-FG_KEYS = ('acc@1', 'acc@5', 'acc@10')
-KEY_METRIC = {'zs': 'mAP@all', 'fg': 'acc@1'}
-
-def encode_split(encoder, split:SBIRSplit, cfg:SBIRConfig, queries=None, env:DistEnv|None=None, device=None,
-                 cache:bool=False)->tuple:
-    "(sketch features of `queries` (default all), all photo features) on the CPU, gathered across processes; NaN rows = unreadable"
-    from clip_sbir.eval import extract_features, model_fingerprint
-    env = env or DistEnv(); device = torch.device(device) if device is not None else next(encoder.parameters()).device
-    size, bs = input_size(encoder, cfg), max(cfg.batch_size, 64)
-    queries = np.arange(split.n_sketches) if queries is None else np.asarray(queries)
-    ident = model_fingerprint(encoder) if cache else None         # a disk cache key for a model that does not change
-    def enc(fn, refs, reader, kind):
-        mine = shard(len(refs), env)
-        f = extract_features(fn, [refs[i] for i in mine], reader, sbir_transform(size, kind), bs, device, cfg.precision,
-                             cache_key=ident and f"{ident}|{kind}", workers=cfg.workers)   # (len(mine), d) on the CPU
-        return gather_sharded(f.to(device) if env.enabled else f, len(refs), env).cpu()  # (len(refs), d)
-    was = encoder.training; encoder.eval()
-    try:
-        qf = enc(encoder.encode_sketch, [split.sketches[i] for i in queries], split.sketch_reader or split.reader, 'sketch')
-        gf = enc(encoder.encode_photo, list(split.photos), split.reader, 'photo')
-    finally: encoder.train(was)
-    return qf, gf
-
-def retrieval_metrics(qf, gf, split:SBIRSplit, cfg:SBIRConfig, queries=None)->dict:
-    "The mode's metrics for sketch features `qf` (of `queries`, default all) against all photo features `gf`"
-    from clip_sbir.eval import metrics_from_features
-    res = metrics_from_features(qf, gf, split, cfg.mode, queries, cfg.fg_gallery)
-    return {k: float(res[k]) for k in (ZS_KEYS if cfg.mode == 'zs' else FG_KEYS)} | {k: int(res[k]) for k in ('n_query', 'n_gallery', 'n_unreadable')}
-
-def evaluate_encoder(encoder, split:SBIRSplit, cfg:SBIRConfig, queries=None, env:DistEnv|None=None, device=None,
-                     return_features:bool=False, cache:bool=False):
-    "Metrics of `encoder` on `split` (its unseen classes); with `return_features`, also (query, gallery) features"
-    qf, gf = encode_split(encoder, split, cfg, queries, env, device, cache)
-    res = retrieval_metrics(qf, gf, split, cfg, queries)
-    return (res, (qf, gf)) if return_features else res
-
-def val_queries(split:SBIRSplit, cfg:SBIRConfig)->np.ndarray:
-    "The fixed validation subset: `cfg.val_queries` sketches (paired ones for FG), drawn once from `cfg.seed`"
-    pool = np.flatnonzero(split.sketch_pair >= 0) if cfg.mode == 'fg' else np.arange(split.n_sketches)
-    if len(pool) <= cfg.val_queries: return pool
-    return np.sort(np.random.RandomState(cfg.seed).choice(pool, cfg.val_queries, replace=False))
+def evaluate_encoder(encoder, split:SBIRSplit, cfg:SBIRConfig,
+                     queries=None,                 # sketch indices; None = every query of the mode
+                     env:DistEnv|None=None,        # this process among several; None = alone
+                     device=None,                  # None = where the encoder's parameters are
+                     return_features:bool=False,   # also return the (query, gallery) features
+                     cache:bool=False):            # cache features under the encoder's fingerprint (a model that does not change)
+    "`clip_sbir.eval.evaluate` under the run's settings, reduced to the mode's metrics and the counts"
+    res, feats = evaluate(encoder, split, cfg.mode, cfg.image_size or None, cfg.fg_gallery, max(cfg.batch_size, 64), device,
+                          cfg.precision, cache, queries, workers=cfg.workers, env=env, return_features=True)
+    res = {k: float(res[k]) for k in (ZS_KEYS if cfg.mode == 'zs' else FG_KEYS)} | {k: int(res[k]) for k in ('n_query', 'n_gallery', 'n_unreadable')}
+    return (res, feats) if return_features else res
 
 # %% ../nbs/06a_run.ipynb #e63893e4
 def validation(data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None)->Callable|None:
-    "`model -> metrics` on the validation classes (`data.val`, `val_queries` of its sketches); None when there are none"
+    "`model -> metrics` on the validation classes (`data.val`, `cfg.val_queries` of its sketches); None when there are none"
     if data.val is None: return None
-    vq = val_queries(data.val, cfg)
+    vq = query_subset(data.val, cfg.mode, cfg.val_queries, cfg.seed)   # fixed for the whole run
     return lambda m: {k: v for k, v in evaluate_encoder(m, data.val, cfg, vq, env, device).items() if not k.startswith('n_')}
 
 def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None, progress:bool=True)->dict:
     "Train `encoder` on `data.train` with the paper's objective, validating on `data.val`; returns `fit`'s state"
     from clip_sbir.data.samplers import make_train_loader
     env = env or DistEnv(); device = torch.device(device) if device is not None else next(encoder.parameters()).device
-    loader = make_train_loader(data.train, cfg, input_size(encoder, cfg), rank=env.rank, world_size=env.world)
+    loader = make_train_loader(data.train, cfg, encoder.image_size, rank=env.rank, world_size=env.world)
     with torch.no_grad(): text = encoder.text_features(data.train.classes, cfg.text_template)  # (n_cls, d)
     return fit(encoder, loader, sbir_loss_fn(text, cfg), cfg, validation(data, cfg, env, device), KEY_METRIC[cfg.mode], env=env,
                device=device, progress=progress)
@@ -192,61 +126,6 @@ def results(cfg:SBIRConfig, data:SBIRData,
             'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
             'train_seconds': round(float(state.get('train_seconds', 0.0)), 3), 'eval_seconds': round(float(final['eval_seconds']), 3),
             'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
-
-def write_json(obj, path:str|Path)->Path:
-    "Write JSON atomically (temporary file, then rename)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=2) + '\n'); os.replace(tmp, path)
-    return path
-
-# %% ../nbs/06a_run.ipynb #9731d3c6
-def comparison(metrics:dict, baseline:dict)->str:
-    "Markdown table: each metric for the frozen baseline, the trained model, and the gain"
-    keys = [k for k in metrics if not k.startswith('n_')]
-    rows = [f"| {k} | {baseline[k]:.4f} | {metrics[k]:.4f} | {metrics[k] - baseline[k]:+.4f} |" for k in keys]
-    return "\n".join(["| metric | frozen CLIP | trained | gain |", "|:--|--:|--:|--:|"] + rows)
-
-def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
-                  feats:dict, # model name -> (query features of all sketches, photo features), e.g. from `evaluate_encoder`
-                  n:int=3, k:int=5, seed:int=0, axs=None):
-    "Top-k retrievals of `n` random unseen sketches whose images were readable, one row per model; returns the axes grid"
-    from clip_sbir.eval import readable
-    from clip_sbir.retrieval import query_result, plot_retrievals
-    fg = cfg.mode == 'fg'
-    pool = np.flatnonzero(split.sketch_pair >= 0) if fg else np.arange(split.n_sketches)
-    for qf, gf in feats.values():                                # unreadable sketches (and, fg, their lost photos) are not shown
-        ok = readable(qf)[pool] & (readable(gf)[split.sketch_pair[pool]] if fg else True)
-        pool = pool[ok]
-    if len(pool) == 0: raise ValueError("no readable query sketch to show (every one, or its paired photo, is unreadable)")
-    q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
-    res = {name: [query_result(qf, gf, int(i), k, split.sketch_labels, split.photo_labels, split.sketch_pair if fg else None,
-                               gallery='category' if fg and cfg.fg_gallery == 'category' else 'all') for i in q]
-           for name, (qf, gf) in feats.items()}
-    k = min(len(r.indices) for rs in res.values() for r in rs)   # a small gallery (e.g. one category's readable photos) ranks fewer
-    return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices[:k] for r in rs]) for m, rs in res.items()},
-                           ranks={m: [r.target_rank for r in rs] for m, rs in res.items()},
-                           correct={m: np.array([r.correct[:k] for r in rs]) for m, rs in res.items()}, k=k, axs=axs, query_ids=q)
-
-# %% ../nbs/06a_run.ipynb #6c7eab64
-def plot_curves(cfg:SBIRConfig, state:dict, # `train_encoder`'s state (or {'history': []} when nothing trained)
-                baseline:float|None=None, # the frozen model's validation score (dashed line)
-                axs=None)->np.ndarray: # two axes: losses, validation history
-    "Loss curves and validation history of a run, side by side; 'no training' panels for a run that trained nothing"
-    import matplotlib.pyplot as plt
-    from clip_sbir.train import plot_losses, plot_history
-    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.2))
-    log = Path(cfg.out_dir)/'log.csv'
-    if state.get('history') and log.is_file():
-        plot_losses(read_log(log), axs[0])
-        plot_history(state['history'], KEY_METRIC[cfg.mode], baseline, ax=axs[1])
-    else:
-        for ax in axs:
-            ax.text(0.5, 0.5, f"no training (method '{cfg.method}')", ha='center', va='center', transform=ax.transAxes, color='0.4')
-            ax.set_xticks([]); ax.set_yticks([])
-    axs[0].figure.tight_layout()
-    return np.asarray(axs)
-
 
 # %% ../nbs/06a_run.ipynb #899952c3
 def final_evaluation(encoder, clip, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None)->dict:
@@ -296,39 +175,7 @@ def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)
     enc.load_trainable_state_dict(ck['model'])
     return enc.eval(), cfg
 
-# %% ../nbs/06a_run.ipynb #dd3b0c51
-def parse_value(v:str):
-    "A `-p` value as papermill reads it: bool, None, int, float, else the string"
-    if v in ('True', 'False'): return v == 'True'
-    if v == 'None': return None
-    for t in (int, float):
-        try: return t(v)
-        except ValueError: pass
-    return v
-
-def read_params_file(path:str|Path, field:str='parameters_file')->dict:
-    "Run parameters from a YAML file (e.g. configs/sketchy_fg.yaml); clear errors for a missing file or a non-mapping"
-    import yaml
-    p = Path(path).expanduser()
-    if not p.is_file(): raise ConfigError(field, str(path), "a YAML file of run parameters, e.g. configs/sketchy_fg.yaml")
-    params = yaml.safe_load(p.read_text()) or {}
-    if not isinstance(params, dict): raise ConfigError(field, str(path), "a YAML mapping of parameter names to values")
-    return params
-
-def parse_args(argv:list|None=None)->SBIRConfig:
-    "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
-    import yaml
-    ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
-    ap.add_argument('-f', '--parameters_file', action='append', default=[], help="YAML file of parameters (e.g. configs/sketchy_zs.yaml)")
-    ap.add_argument('-y', '--parameters_yaml', action='append', default=[], help="YAML string of parameters")
-    ap.add_argument('-p', '--parameters', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help="one parameter")
-    a = ap.parse_args(argv)
-    params = {}
-    for f in a.parameters_file: params.update(read_params_file(f))
-    for y in a.parameters_yaml: params.update(yaml.safe_load(y) or {})
-    params.update({k: parse_value(v) for k, v in a.parameters})
-    return SBIRConfig.from_params(params)
-
+# %% ../nbs/06a_run.ipynb #f3b086a2
 def main(argv:list|None=None)->dict:
     "Entry point of `python -m clip_sbir.run`"
     return run_experiment(parse_args(argv))

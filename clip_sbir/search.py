@@ -15,18 +15,18 @@ import torch
 import torch.nn.functional as F
 
 import clip_sbir
-from .core import ConfigError, EMBEDDED_MODEL, PRECISIONS
+from .core import ConfigError, EMBEDDED_MODEL, PRECISIONS, write_atomic, write_json
 from .data.core import FileReader, sbir_transform
 from .eval import extract_features, model_fingerprint
 from .retrieval import QueryResult, plot_retrievals, retrieve
-from .train import DistEnv, init_distributed, shard, gather_sharded
+from .dist import DistEnv, init_distributed, shard, gather_sharded
 from .widgets import DrawQuery
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INDEX_FORMAT', 'TABLE_COLUMNS', 'APPROX_THRESHOLD', 'scan_photos', 'file_hash', 'load_search_model',
-           'IndexMismatchError', 'write_atomic', 'read_manifest', 'write_table', 'read_table', 'merge_topk',
-           'row_scale', 'half_score_bound', 'half_filter_is_exact', 'topk_exact', 'require_faiss', 'ivf_index',
-           'approx_topk', 'recall_at_k', 'tune_nprobe', 'UpdatePlan', 'plan_update', 'embed_photos', 'check_same_model',
+           'IndexMismatchError', 'read_manifest', 'write_table', 'read_table', 'merge_topk', 'row_scale',
+           'half_score_bound', 'half_filter_is_exact', 'topk_exact', 'require_faiss', 'ivf_index', 'approx_topk',
+           'recall_at_k', 'tune_nprobe', 'UpdatePlan', 'plan_update', 'embed_photos', 'check_same_model',
            'encode_sketches', 'build_index', 'SearchIndex', 'Hits', 'query', 'build_approximate', 'plot_hits',
            'SearchDraw', 'search_parser', 'check_cli_args', 'main']
 
@@ -80,20 +80,6 @@ INDEX_FORMAT = 'clip_sbir.search.index/1'  # manifest 'format'; a change here me
 
 class IndexMismatchError(ValueError):
     "An index built by another model than the one given: never mixed, never silently rebuilt"
-
-def write_atomic(path:str|Path, write:Callable)->Path:
-    "Call `write(file)` on a temporary file beside `path`, fsync it, then rename it onto `path`"
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
 
 def read_manifest(index_dir:str|Path)->dict:
     "The manifest of an index folder; clear errors for a folder that is not an index"
@@ -425,7 +411,7 @@ def check_same_model(man:dict, fingerprint:str, spec:dict|None=None, where=''):
                                  ": features of two models are never mixed; index into a new folder, or delete this one")
 
 def _write_manifest(out:Path, man:dict):
-    write_atomic(out/'manifest.json', lambda f: f.write((json.dumps(man, indent=2) + '\n').encode()))
+    write_json(man, out/'manifest.json')
 
 def _is_index_file(name:str)->bool:
     "A data file of some generation of an index, or a temporary file of `write_atomic`"

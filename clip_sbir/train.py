@@ -12,82 +12,16 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.distributed as tdist
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from .core import ConfigError, SBIRConfig, resolve_device
+from .core import ConfigError, SBIRConfig, autocast, resolve_device, resolve_precision, write_atomic
+from .dist import DistEnv, all_reduce_mean, broadcast_params, gather_objects, sync_grads
 
 # %% auto #0
-__all__ = ['DistEnv', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_rows', 'shard',
-           'gather_sharded', 'make_optimizer', 'lr_factor', 'make_scheduler', 'resolve_precision', 'autocast',
-           'get_rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StepLog', 'read_log', 'set_epoch',
-           'skip_batches', 'NonFiniteLossError', 'check_resumable', 'fit', 'plot_losses', 'plot_history']
-
-# %% ../nbs/06_train.ipynb #61357e6c
-@dataclass
-class DistEnv:
-    "Where this process sits: rank, number of processes, local rank"
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    @property
-    def is_main(self)->bool: return self.rank == 0
-    @property
-    def enabled(self)->bool: return self.world > 1
-
-def init_distributed(device:str='auto')->tuple:
-    "`(DistEnv, torch.device)`: join the process group a launcher set up in the environment, or run alone"
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    dev = resolve_device(device)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError('device', device, "'auto' or 'cpu': no CUDA GPU is visible to this process")
-    if world <= 1: return DistEnv(), dev
-    rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', 0))
-    if dev.type == 'cuda': dev = torch.device('cuda', local); torch.cuda.set_device(dev)
-    if not tdist.is_initialized(): tdist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    return DistEnv(rank, world, local), dev
-
-# %% ../nbs/06_train.ipynb #58d87b3c
-def all_reduce_mean(x:torch.Tensor, env:DistEnv)->torch.Tensor:
-    "Mean of `x` over processes (identity in a single process)"
-    if not env.enabled: return x
-    x = x.clone(); tdist.all_reduce(x); return x / env.world
-
-def sync_grads(params:list, env:DistEnv):
-    "Average the gradients of `params` over processes, in place (missing gradients count as zero)"
-    if not env.enabled: return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])  # (n_trainable,)
-    tdist.all_reduce(flat); flat /= env.world
-    for p, g in zip(params, flat.split([q.numel() for q in params])): p.grad = g.view_as(p).clone()
-
-def broadcast_params(params:list, env:DistEnv):
-    "Copy rank 0's values of `params` to every process"
-    if env.enabled:
-        for p in params: tdist.broadcast(p.data, 0)
-
-def gather_rows(x:torch.Tensor, env:DistEnv)->torch.Tensor:
-    "Concatenate every process's rows of `x` in rank order (row counts may differ)"
-    if not env.enabled: return x
-    n = torch.tensor([len(x)], device=x.device); ns = [torch.zeros_like(n) for _ in range(env.world)]
-    tdist.all_gather(ns, n); m = int(max(int(k) for k in ns))
-    pad = torch.zeros((m - len(x), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    parts = [torch.empty((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(env.world)]
-    tdist.all_gather(parts, torch.cat([x, pad]))
-    return torch.cat([p[:int(k)] for p, k in zip(parts, ns)])
-
-def shard(n:int, env:DistEnv)->np.ndarray:
-    "Indices of `n` items this process handles: `rank, rank + world, ...`"
-    return np.arange(env.rank, n, env.world)
-
-def gather_sharded(x:torch.Tensor, n:int, env:DistEnv)->torch.Tensor:
-    "Reassemble rows computed on `shard(n, env)` in every process into the original order of all `n` items"
-    if not env.enabled: return x
-    rows = gather_rows(x, env)  # (n, ...) grouped by rank
-    order = torch.from_numpy(np.concatenate([np.arange(r, n, env.world) for r in range(env.world)])).to(rows.device)
-    out = torch.empty_like(rows); out[order] = rows
-    return out
+__all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'StepLog', 'read_log', 'set_epoch', 'skip_batches', 'NonFiniteLossError',
+           'check_resumable', 'fit']
 
 # %% ../nbs/06_train.ipynb #5346d057
 def make_optimizer(model, # has `param_groups(lr_prompt, lr_ln, lr_other, weight_decay)`
@@ -111,20 +45,6 @@ def make_scheduler(opt:torch.optim.Optimizer, total:int, cfg:SBIRConfig)->Lambda
     "Per-step scheduler applying `lr_factor` to every parameter group"
     return LambdaLR(opt, partial(lr_factor, total=total, warmup=cfg.warmup_steps, schedule=cfg.schedule))
 
-# %% ../nbs/06_train.ipynb #6a47da21
-def resolve_precision(precision:str, device:torch.device)->torch.dtype|None:
-    "The autocast dtype for `precision` on `device` (None = fp32, no autocast)"
-    if torch.device(device).type != 'cuda':
-        if precision in ('bf16', 'fp16'):
-            raise ConfigError('precision', precision, "'auto' or 'fp32' on a CPU (mixed precision runs on GPUs only)")
-        return None
-    if precision == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
-
-def autocast(device:torch.device, dtype:torch.dtype|None):
-    "`torch.autocast` for `dtype`, or a no-op for fp32"
-    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
 # %% ../nbs/06_train.ipynb #6d2283e1
 def get_rng_state(generator:torch.Generator|None=None)->dict:
     "Every random stream's state, as tensors and numbers"
@@ -147,16 +67,8 @@ def set_rng_state(s:dict, generator:torch.Generator|None=None):
 
 # %% ../nbs/06_train.ipynb #0deadb4d
 def save_checkpoint(state:dict, path:str|Path)->Path:
-    "Write `state` to `path` atomically (temporary file, fsync, rename)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save(state, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    "Write `state` to `path` atomically (`write_atomic`: temporary file, fsync, rename)"
+    return write_atomic(path, lambda f: torch.save(state, f))
 
 def load_checkpoint(path:str|Path, map_location='cpu')->dict:
     "Load a checkpoint written by `save_checkpoint` (tensors and plain data only)"
@@ -235,10 +147,7 @@ def _to_device(batch, device):
 
 # %% ../nbs/06_train.ipynb #4ac6f9a9
 def _checkpoint(model, opt, sched, scaler, gen, st:dict, cfg:SBIRConfig, env:DistEnv)->dict:
-    rng = get_rng_state(gen)
-    if env.enabled:
-        rngs = [None] * env.world; tdist.all_gather_object(rngs, rng)
-    else: rngs = [rng]
+    rngs = gather_objects(get_rng_state(gen), env)   # every process's random streams, in rank order
     return {'model': model.trainable_state_dict(), 'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
             'scaler': scaler.state_dict() if scaler is not None else None, 'rng': rngs, 'config': cfg.to_dict(), **st}
 
@@ -256,7 +165,112 @@ def _validate(model, evaluate_fn, st:dict, key_metric:str|None, epoch:float)->bo
     if st['best'] is None or m[key] > st['best'][key]: st['best'] = {'step': st['step'], 'epoch': epoch, **m}; return True
     return False
 
-# %% ../nbs/06_train.ipynb #86acb285
+# %% ../nbs/06_train.ipynb #2bf5394e
+class _Fit:
+    "One `fit` call's working parts: optimiser, schedule, scaler, generator, run state, log and progress bar"
+    def __init__(self, model, loader, loss_fn:Callable, cfg:SBIRConfig, out:Path, env:DistEnv, device:torch.device, progress:bool):
+        self.model, self.loader, self.loss_fn, self.cfg, self.env, self.device = model, loader, loss_fn, cfg, env, device
+        self.last, self.best = out/'last.pt', out/'best.pt'
+        if env.is_main: out.mkdir(parents=True, exist_ok=True)
+        model.to(device)
+        self.opt = make_optimizer(model, cfg)
+        if self.opt is None: raise ConfigError('method', cfg.method, "a method with trainable parameters ('frozen' trains nothing: evaluate it directly)")
+        self.params = [p for g in self.opt.param_groups for p in g['params']]
+        self.spe = len(loader)                                            # steps per epoch
+        self.total = cfg.epochs * self.spe if not cfg.max_steps else min(cfg.epochs * self.spe, cfg.max_steps)
+        self.sched, self.dtype = make_scheduler(self.opt, self.total, cfg), resolve_precision(cfg.precision, device)
+        self.scaler = torch.amp.GradScaler('cuda') if self.dtype == torch.float16 else None
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)  # the loop's own randomness (e.g. patch shuffles)
+        self.st, self.ck = self.resume()
+        broadcast_params(self.params, env)
+        self.log = StepLog(out/'log.csv', keep_until=self.st['step'] if self.ck is not None else None) if env.is_main else None
+        self.t0, self.secs0 = time.perf_counter(), self.st['train_seconds']
+        self.names, self.stop = None, self.st['step'] >= self.total
+        self.bar = tqdm(total=self.total, initial=self.st['step'], disable=not (progress and env.is_main), mininterval=2, file=sys.stderr,
+                        dynamic_ncols=False, ncols=110)
+
+    def resume(self)->tuple:
+        "`(run state, checkpoint)`: from `last.pt` when `cfg.resume` finds one (weights, optimiser, schedule, scaler restored), else fresh"
+        cfg, last = self.cfg, self.last
+        if not (cfg.resume and last.exists()):
+            if cfg.resume and self.env.is_main: print(f"resume=True but no {last.name} in out_dir yet: starting from scratch")
+            return _fresh_state(), None
+        ck = load_checkpoint(last); check_resumable(ck['config'], cfg, last)
+        self.model.load_trainable_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+        if self.scaler is not None and ck['scaler'] is not None: self.scaler.load_state_dict(ck['scaler'])
+        st = {k: ck[k] for k in _fresh_state()}
+        if self.env.is_main: print(f"resuming from {last.name} at step {st['step']} (epoch {st['epoch']}, batch {st['batch']})")
+        return st, ck
+
+    def elapsed(self)->float: return self.secs0 + time.perf_counter() - self.t0
+
+    def save(self, path:Path):
+        "Checkpoint the run (every process takes part: random states are gathered; the main one writes)"
+        self.st['train_seconds'] = self.elapsed()
+        state = _checkpoint(self.model, self.opt, self.sched, self.scaler, self.gen, self.st, self.cfg, self.env)
+        if self.env.is_main: save_checkpoint(state, path)
+
+    def restore_rng(self):
+        "This process's random streams as the checkpoint recorded them"
+        rngs = self.ck['rng']; set_rng_state(rngs[self.env.rank] if len(rngs) == self.env.world else rngs[0], self.gen)
+
+# %% ../nbs/06_train.ipynb #17331fac
+def _where(run:_Fit, epoch:int, b:int)->str: return f"at step {run.st['step'] + 1} (epoch {epoch + 1}, batch {b + 1}/{run.spe})"
+
+def _good(run:_Fit)->str:
+    return f"the last good checkpoint is {run.last} (step {load_checkpoint(run.last)['step']})" if run.last.exists() else "no checkpoint was written yet"
+
+def _step(run:_Fit, epoch:int, b:int, batch):
+    "One optimiser step: losses under autocast, averaged over processes (non-finite: stop), backward, synced and clipped gradients, log row"
+    cfg, st, opt, scaler = run.cfg, run.st, run.opt, run.scaler
+    batch = _to_device(batch, run.device)
+    with autocast(run.device, run.dtype): losses = run.loss_fn(run.model, batch, run.gen)
+    run.names = run.names or [k for k in losses if k != 'total'] + ['total']
+    vals = all_reduce_mean(torch.stack([losses[k].detach().float() for k in run.names]), run.env)  # (n_components,)
+    if not torch.isfinite(vals).all():
+        raise NonFiniteLossError(f"non-finite loss {_where(run, epoch, b)}: " + ", ".join(f"{k}={v:.4g}" for k, v in zip(run.names, vals.tolist())) +
+                                 f". Training stopped; {_good(run)}. Try lower learning rates (lr_prompt={cfg.lr_prompt}, lr_ln={cfg.lr_ln}) or precision='fp32'.")
+    opt.zero_grad(set_to_none=True)
+    (scaler.scale(losses['total']) if scaler is not None else losses['total']).backward()
+    sync_grads(run.params, run.env)
+    if scaler is not None: scaler.unscale_(opt)
+    gnorm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip if cfg.grad_clip > 0 else float('inf'))
+    if scaler is not None: scaler.step(opt); scaler.update()   # fp16: the scaler skips steps with inf gradients
+    elif not torch.isfinite(gnorm):
+        raise NonFiniteLossError(f"non-finite gradient norm {_where(run, epoch, b)}. Training stopped; {_good(run)}.")
+    else: opt.step()
+    lrs = {f"lr_{g.get('name', i)}": g['lr'] for i, g in enumerate(opt.param_groups)}  # the rates this step used
+    run.sched.step()
+    st['step'] += 1; st['batch'] = b + 1
+    row = {'step': st['step'], 'epoch': epoch + (b + 1) / run.spe, **lrs,
+           **dict(zip(run.names, vals.tolist())), 'grad_norm': float(gnorm), 'seconds': run.elapsed()}
+    if run.log is not None: run.log.write(row)
+    run.bar.update(1)
+    if st['step'] % cfg.log_every == 0 or st['step'] == 1: run.bar.set_postfix({k: f'{v:.3f}' for k, v in zip(run.names, vals.tolist())}, refresh=False)
+
+def _epoch(run:_Fit, epoch:int):
+    "The steps of `epoch` from where the run state stands, until the epoch or the step budget ends; `save_every` checkpoints"
+    st, cfg = run.st, run.cfg
+    set_epoch(run.loader, epoch)
+    skip = st['batch'] if epoch == st['epoch'] else 0
+    if run.ck is not None and not skip: run.restore_rng()   # at an epoch boundary: restore, then the loader draws as before
+    it = iter(skip_batches(run.loader, skip))
+    if run.ck is not None and skip: run.restore_rng()       # mid-epoch: the loader was created at epoch start, so restore after
+    run.ck = None
+    for b, batch in enumerate(it, start=skip):
+        _step(run, epoch, b, batch)
+        if st['step'] >= run.total: run.stop = True; break
+        if cfg.save_every and st['step'] % cfg.save_every == 0 and b + 1 < run.spe: run.save(run.last)
+    if st['batch'] >= run.spe: st['epoch'], st['batch'] = epoch + 1, 0
+
+def _validate_and_keep(run:_Fit, evaluate_fn:Callable, key_metric:str|None):
+    "Validate, report, and write `best.pt` when the key metric improved"
+    improved = _validate(run.model, evaluate_fn, run.st, key_metric, run.st['step'] / run.spe)
+    if run.env.is_main: run.bar.write(f"epoch {run.st['step'] / run.spe:.2f} step {run.st['step']}: " +
+                                      ", ".join(f"{k} {v:.4f}" for k, v in run.st['history'][-1].items() if k not in ('step', 'epoch')))
+    if improved: run.save(run.best)
+
+# %% ../nbs/06_train.ipynb #859a0ec4
 def fit(model, # encoder: `param_groups`, `trainable_state_dict`, `load_trainable_state_dict`
         loader, # training batches; its (batch) sampler may have `set_epoch`
         loss_fn:Callable, # (model, batch, generator) -> {component: loss, ..., 'total': loss}
@@ -270,112 +284,14 @@ def fit(model, # encoder: `param_groups`, `trainable_state_dict`, `load_trainabl
        )->dict:
     "Train `model`; returns the run state: step, epoch, validation history, best, train_seconds"
     env = env or DistEnv(); device = torch.device(device) if device is not None else resolve_device(cfg.device)
-    out = Path(out_dir or cfg.out_dir); last, best_path = out/'last.pt', out/'best.pt'
-    if env.is_main: out.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    opt = make_optimizer(model, cfg)
-    if opt is None: raise ConfigError('method', cfg.method, "a method with trainable parameters ('frozen' trains nothing: evaluate it directly)")
-    params = [p for g in opt.param_groups for p in g['params']]
-    spe = len(loader)
-    total = cfg.epochs * spe if not cfg.max_steps else min(cfg.epochs * spe, cfg.max_steps)
-    sched, dtype = make_scheduler(opt, total, cfg), resolve_precision(cfg.precision, device)
-    scaler = torch.amp.GradScaler('cuda') if dtype == torch.float16 else None
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)  # the loop's own randomness (e.g. patch shuffles)
-    st, ck = _fresh_state(), None
-    if cfg.resume and last.exists():
-        ck = load_checkpoint(last); check_resumable(ck['config'], cfg, last)
-        model.load_trainable_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-        if scaler is not None and ck['scaler'] is not None: scaler.load_state_dict(ck['scaler'])
-        st = {k: ck[k] for k in _fresh_state()}
-        if env.is_main: print(f"resuming from {last.name} at step {st['step']} (epoch {st['epoch']}, batch {st['batch']})")
-    elif cfg.resume and env.is_main: print(f"resume=True but no {last.name} in out_dir yet: starting from scratch")
-    broadcast_params(params, env)
-    log = StepLog(out/'log.csv', keep_until=st['step'] if ck is not None else None) if env.is_main else None
-    t0, secs0 = time.perf_counter(), st['train_seconds']
-    elapsed = lambda: secs0 + time.perf_counter() - t0
-    def save(path):
-        st['train_seconds'] = elapsed()
-        state = _checkpoint(model, opt, sched, scaler, gen, st, cfg, env)
-        if env.is_main: save_checkpoint(state, path)
-    def restore_rng():
-        rngs = ck['rng']; set_rng_state(rngs[env.rank] if len(rngs) == env.world else rngs[0], gen)
-    where = lambda epoch, b: f"at step {st['step'] + 1} (epoch {epoch + 1}, batch {b + 1}/{spe})"
-    good = lambda: f"the last good checkpoint is {last} (step {load_checkpoint(last)['step']})" if last.exists() else "no checkpoint was written yet"
-    names, stop = None, st['step'] >= total
-    bar = tqdm(total=total, initial=st['step'], disable=not (progress and env.is_main), mininterval=2, file=sys.stderr, dynamic_ncols=False, ncols=110)
+    run = _Fit(model, loader, loss_fn, cfg, Path(out_dir or cfg.out_dir), env, device, progress)
     model.train()
-    for epoch in range(st['epoch'], cfg.epochs):
-        if stop: break
-        set_epoch(loader, epoch)
-        skip = st['batch'] if epoch == st['epoch'] else 0
-        if ck is not None and not skip: restore_rng()   # at an epoch boundary: restore, then the loader draws as before
-        it = iter(skip_batches(loader, skip))
-        if ck is not None and skip: restore_rng()       # mid-epoch: the loader was created at epoch start, so restore after
-        ck = None
-        for b, batch in enumerate(it, start=skip):
-            batch = _to_device(batch, device)
-            with autocast(device, dtype): losses = loss_fn(model, batch, gen)
-            names = names or [k for k in losses if k != 'total'] + ['total']
-            vals = all_reduce_mean(torch.stack([losses[k].detach().float() for k in names]), env)  # (n_components,)
-            if not torch.isfinite(vals).all():
-                raise NonFiniteLossError(f"non-finite loss {where(epoch, b)}: " + ", ".join(f"{k}={v:.4g}" for k, v in zip(names, vals.tolist())) +
-                                         f". Training stopped; {good()}. Try lower learning rates (lr_prompt={cfg.lr_prompt}, lr_ln={cfg.lr_ln}) or precision='fp32'.")
-            opt.zero_grad(set_to_none=True)
-            (scaler.scale(losses['total']) if scaler is not None else losses['total']).backward()
-            sync_grads(params, env)
-            if scaler is not None: scaler.unscale_(opt)
-            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float('inf'))
-            if scaler is not None: scaler.step(opt); scaler.update()   # fp16: the scaler skips steps with inf gradients
-            elif not torch.isfinite(gnorm):
-                raise NonFiniteLossError(f"non-finite gradient norm {where(epoch, b)}. Training stopped; {good()}.")
-            else: opt.step()
-            lrs = {f"lr_{g.get('name', i)}": g['lr'] for i, g in enumerate(opt.param_groups)}  # the rates this step used
-            sched.step()
-            st['step'] += 1; st['batch'] = b + 1
-            row = {'step': st['step'], 'epoch': epoch + (b + 1) / spe, **lrs,
-                   **dict(zip(names, vals.tolist())), 'grad_norm': float(gnorm), 'seconds': elapsed()}
-            if log is not None: log.write(row)
-            bar.update(1)
-            if st['step'] % cfg.log_every == 0 or st['step'] == 1: bar.set_postfix({k: f'{v:.3f}' for k, v in zip(names, vals.tolist())}, refresh=False)
-            if st['step'] >= total: stop = True; break
-            if cfg.save_every and st['step'] % cfg.save_every == 0 and b + 1 < spe: save(last)
-        if st['batch'] >= spe: st['epoch'], st['batch'] = epoch + 1, 0
-        if evaluate_fn is not None and (stop or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
-            improved = _validate(model, evaluate_fn, st, key_metric, st['step'] / spe)
-            if env.is_main: bar.write(f"epoch {st['step'] / spe:.2f} step {st['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in st['history'][-1].items() if k not in ('step', 'epoch')))
-            if improved: save(best_path)
-        save(last)
-    bar.close()
-    st['train_seconds'] = elapsed()
-    return st
-
-# %% ../nbs/06_train.ipynb #10e05541
-def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
-                ax=None, smooth:int=10, # running-mean window in steps (1 = raw)
-                components:Iterable|None=None)->'plt.Axes': # columns to draw (default: every loss)
-    "Loss components against the step, raw (faint) and smoothed"
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
-    skip = {'step', 'epoch', 'seconds', 'grad_norm'}
-    comps = list(components) if components is not None else [k for k in rows[0] if k not in skip and not k.startswith('lr_')]
-    step = np.array([r['step'] for r in rows])
-    for i, k in enumerate(comps):
-        y = np.array([r[k] for r in rows], dtype=float); c = f'C{i}'
-        w = max(1, min(smooth, len(y)))
-        ys = np.convolve(y, np.ones(w) / w, mode='valid')        # (len(y) - w + 1,) running mean
-        if w > 1: ax.plot(step, y, color=c, alpha=0.2, lw=0.8)
-        ax.plot(step[w - 1:], ys, color=c, lw=1.6, label=k)
-    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(fontsize=8, frameon=False)
-    return ax
-
-def plot_history(history:list, # `fit(...)['history']`: dicts with 'epoch' and metrics
-                 metric:str, # e.g. 'mAP@all' or 'acc@1'
-                 baseline:float|None=None, # the frozen baseline's value (dashed line)
-                 ax=None, label:str='trained')->'plt.Axes':
-    "Validation `metric` against the epoch, with the baseline as a dashed line"
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    ax.plot([h['epoch'] for h in history], [h[metric] for h in history], 'o-', label=label)
-    if baseline is not None: ax.axhline(baseline, ls='--', color='0.4', label='frozen baseline')
-    ax.set_xlabel('epoch'); ax.set_ylabel(f'{metric} (validation subset)'); ax.legend(fontsize=8, frameon=False)
-    return ax
+    for epoch in range(run.st['epoch'], cfg.epochs):
+        if run.stop: break
+        _epoch(run, epoch)
+        if evaluate_fn is not None and (run.stop or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+            _validate_and_keep(run, evaluate_fn, key_metric)
+        run.save(run.last)
+    run.bar.close()
+    run.st['train_seconds'] = run.elapsed()
+    return run.st

@@ -27,7 +27,7 @@ def test_world_same_bytes_in_separate_processes():
 
 def test_shipped_weights_match_recorded_hash():
     from clip_sbir.core import assets_path
-    from clip_sbir.models.tiny import WEIGHTS_FILE, file_sha256, recorded_sha256
+    from clip_sbir.embedded import WEIGHTS_FILE, file_sha256, recorded_sha256
     p = assets_path(WEIGHTS_FILE)
     assert p.is_file() and p.stat().st_size <= 25_000_000
     assert file_sha256(p) == recorded_sha256()
@@ -35,8 +35,9 @@ def test_shipped_weights_match_recorded_hash():
 def test_tiny_clip_evidence_on_unseen_categories():
     "Loose: photos near perfect, sketches well above chance and well below photos, frozen SBIR above chance"
     from clip_sbir.data.synthetic import load_synthetic
-    from clip_sbir.models.tiny import evidence, load_tiny_clip
-    ev = evidence(load_tiny_clip(), load_synthetic())
+    from clip_sbir.embedded import evidence
+    from clip_sbir.models.clip import load_clip
+    ev = evidence(load_clip('clip-sbir-tiny', 'embedded'), load_synthetic())
     assert ev['photo_acc'] > .85, ev
     assert 2 * ev['chance'] < ev['sketch_acc'] < ev['photo_acc'] - .2, ev
     assert 2 * ev['chance'] < ev['frozen_map'] < .8, ev

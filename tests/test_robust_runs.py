@@ -38,7 +38,8 @@ def test_frozen_baseline_writes_what_a_trained_run_writes(mode, tmp_path):
 def test_corrupt_images_are_counted_and_every_view_works(dataset, mode, tmp_path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from clip_sbir.run import load_trained, evaluate_encoder, plot_examples, make_encoder
+    from clip_sbir.report import plot_examples
+    from clip_sbir.run import load_trained, evaluate_encoder, make_encoder
     from clip_sbir.models.clip import load_clip
     from clip_sbir.experiments import per_query_scores, query_wins
     from clip_sbir.widgets import RetrievalBrowser
@@ -75,3 +76,21 @@ def test_frozen_baseline_on_a_dataset_tree_with_corrupt_images(mode, tmp_path):
     rec = _run(tmp_path, mode=mode, method='frozen', dataset='sketchy', data_root=str(tmp_path/'sketchy'), split=split)
     assert rec['n_unreadable'] == 1 and rec['metrics'] == rec['baseline']
     assert {'metrics.json', 'curves.png'} <= {p.name for p in (tmp_path/'run').iterdir()}
+
+def test_trained_run_reloads_without_its_dataset_folder(tmp_path):
+    "Validation is pure: `load_trained` rebuilds a Sketchy run's encoder on a machine where its dataset folder does not exist"
+    import shutil, torch
+    from clip_sbir.core import ConfigError
+    from clip_sbir.run import load_trained, run_experiment
+    split, _, _ = small_tree(tmp_path/'Sketchy', 'sketchy')
+    cfg = SBIRConfig(dataset='sketchy', data_root=str(tmp_path/'Sketchy'), split=split, val_classes='0',
+                     out_dir=str(tmp_path/'run'), **TINY)
+    run_experiment(cfg, progress=False)
+    enc, _ = load_trained(tmp_path/'run')
+    shutil.rmtree(tmp_path/'Sketchy')                                               # the dataset is gone
+    back, saved = load_trained(tmp_path/'run')
+    assert (saved.dataset, saved.data_root, saved.split) == ('sketchy', cfg.data_root, split)
+    x = torch.randn(2, 3, enc.image_size, enc.image_size)
+    assert torch.allclose(back.encode_sketch(x), enc.encode_sketch(x), atol=1e-6)  # the trained weights, not a fresh model
+    with pytest.raises(ConfigError, match="data_root='.*Sketchy' is not valid: expected an existing folder"):
+        run_experiment(cfg, progress=False)                                       # running it again still fails first, naming the parameter

@@ -49,13 +49,14 @@ def _evaluation_ranking(world, paths, k=10):
     "The library's evaluation on the same files: `encode_split` of the run's encoder, then `retrieve`"
     from clip_sbir.data.core import FileReader, SBIRSplit
     from clip_sbir.retrieval import retrieve, similarity
-    from clip_sbir.run import encode_split, load_trained
+    from clip_sbir.eval import encode_split
+    from clip_sbir.run import load_trained
     test = world['data'].test
     enc, cfg = load_trained(world['run'])
     labels = [test.classes.index(p.split('/')[0]) for p in paths]
     split = SBIRSplit(test.classes, world['sketches'], test.sketch_labels, list(paths), labels,
                       reader=FileReader(world['photos']), sketch_reader=FileReader())
-    qf, gf = encode_split(enc, split, cfg)
+    qf, gf = encode_split(enc, split, batch_size=max(cfg.batch_size, 64), precision=cfg.precision)
     return (*retrieve(qf, gf, k), similarity(qf, gf).numpy())       # (n_sketches, k) scores and indices; all (n_sketches, n_photos) scores
 
 def test_index_then_query_ranks_as_the_evaluation(world):

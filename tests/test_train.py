@@ -9,7 +9,8 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from clip_sbir.core import SBIRConfig, config_fields
-from clip_sbir.run import METRICS_KEYS, ZS_KEYS, FG_KEYS
+from clip_sbir.eval import ZS_KEYS, FG_KEYS
+from clip_sbir.run import METRICS_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = ROOT/'nbs'/'train.ipynb'
@@ -158,7 +159,7 @@ from clip_sbir.core import SBIRConfig
 from clip_sbir.data.real import load_data
 from clip_sbir.models.clip import load_clip
 from clip_sbir.run import init_run, make_encoder, train_encoder, evaluate_encoder
-from clip_sbir.train import DistEnv
+from clip_sbir.dist import DistEnv
 out = sys.argv[1]
 cfg = SBIRConfig(mode='fg', device='cpu', batch_size=16, n_classes_per_batch=4, max_steps=3, val_queries=40, out_dir=out)
 env, device = init_run(cfg)

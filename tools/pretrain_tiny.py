@@ -20,9 +20,10 @@ def main(argv=None):
     ap.add_argument('--out', default='', help='write the weights here instead of the package assets')
     a = ap.parse_args(argv)
     import torch
-    from clip_sbir.core import assets_path, resolve_device
+    from clip_sbir.core import EMBEDDED_MODEL, assets_path, resolve_device
+    from clip_sbir.models.clip import load_clip
     from clip_sbir.data.synthetic import load_synthetic, plot_world
-    from clip_sbir.models import tiny
+    from clip_sbir import embedded as tiny
     dev = resolve_device(a.device)
     path = a.out or str(assets_path(tiny.WEIGHTS_FILE))
     if a.train:
@@ -35,7 +36,7 @@ def main(argv=None):
         if not a.out: assets_path('clip-sbir-tiny.sha256').write_text(sha + '\n')
         print(f"pretrained on {dev} in {time.time() - t:.0f}s: {path} sha256 {sha}", flush=True)
     t = time.time(); world = load_synthetic(); tw = time.time() - t
-    t = time.time(); model = tiny.load_tiny_clip(dev, path); tm = time.time() - t
+    t = time.time(); model = load_clip(EMBEDDED_MODEL, path, dev); tm = time.time() - t
     sha = tiny.file_sha256(path)
     ev = tiny.evidence(model, world, dev)
     print(f"world loaded in {tw:.1f}s, tiny CLIP in {tm:.1f}s")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main():
     from clip_sbir.experiments import Variant, run_grid, run_params
-    from clip_sbir.run import parse_value
+    from clip_sbir.params import parse_value
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--modes', nargs='+', default=['zs', 'fg'])

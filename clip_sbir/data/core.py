@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 import torchvision.transforms as T
 
-from ..core import ConfigError
+from ..core import ConfigError, VAL_CLASSES_EXPECTED, class_spec, read_class_file
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SKETCH_FILL', 'PHOTO_FILL', 'FileReader', 'ArrayReader', 'SBIRSplit', 'check_nonempty',
@@ -161,9 +161,8 @@ def val_class_names(seen:Sequence[str], # the seen (training) classes
         if k >= n: raise ConfigError('val_classes', spec, f"fewer classes than the {n} seen ones, so some are left to train on (0: no validation)")
         keep = sorted(np.random.RandomState(seed).choice(n, k, replace=False))
         return [seen[i] for i in keep]
-    if spec.startswith('custom:'): names = [c.strip() for c in spec[len('custom:'):].split(',') if c.strip()]
-    elif Path(spec).expanduser().is_file(): names = [l.strip() for l in Path(spec).expanduser().read_text().splitlines() if l.strip()]
-    else: raise ConfigError('val_classes', spec, "'auto', a number of classes, 'custom:cls1,cls2,...' or a file listing seen classes")
+    kind, x = class_spec('val_classes', spec, (), 'seen classes to validate on', expected=VAL_CLASSES_EXPECTED)
+    names = x if kind == 'custom' else read_class_file('val_classes', x, 'seen classes to validate on')
     bad = [c for c in names if c not in seen]
     if bad: raise ConfigError('val_classes', spec, f"seen classes of this split; not seen: {', '.join(bad[:10])}")
     if not names or len(set(names)) >= n: raise ConfigError('val_classes', spec, f"between 1 and {n - 1} of the {n} seen classes")

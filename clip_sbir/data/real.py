@@ -10,14 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import (ConfigError, check_choice, DATASETS, SPLITS, DEFAULT_SPLIT, SKETCHY_GALLERIES,
+from ..core import (ConfigError, write_json, check_choice, class_spec, read_class_file, VAL_CLASSES_EXPECTED, ZS_GALLERIES,
                             assets_path, cache_dir)
+from ..datasets import DATASET_SPECS
 from .core import SBIRSplit, SBIRData, FileReader, check_nonempty
 
 # %% auto #0
-__all__ = ['ROLES', 'IMG_EXTS', 'LAYOUTS', 'SPLIT_FILES', 'Layout', 'layouts_for', 'detect_layout', 'fake_tree', 'RootIndex',
-           'index_root', 'read_filelist', 'read_classes', 'split_classes', 'class_key', 'match_classes', 'photo_id',
-           'load_dataset', 'load_data', 'describe']
+__all__ = ['ROLES', 'IMG_EXTS', 'LAYOUTS', 'Layout', 'layouts_for', 'detect_layout', 'fake_tree', 'RootIndex', 'index_root',
+           'read_filelist', 'split_classes', 'class_key', 'match_classes', 'photo_id', 'load_dataset', 'load_data',
+           'check_data_paths', 'describe']
 
 # %% ../../nbs/01b_data.real.ipynb #f8b0178f
 ROLES = ('sketch', 'photo', 'extended', 'basic')
@@ -27,7 +28,6 @@ IMG_EXTS = frozenset({'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', 
 class Layout:
     "Where a layout keeps its `<class>/` folders, relative to the dataset root"
     name: str
-    datasets: tuple          # datasets stored this way
     sketch: tuple            # candidate folders holding <class>/ sketch folders
     photo: tuple             # candidate folders holding <class>/ photo folders (Sketchy: the originals)
     extended: tuple = ()     # optional: Sketchy's extended photos (no sketches)
@@ -38,18 +38,18 @@ class Layout:
         return s + ''.join(f" [+ {getattr(self, r)[0]}/<class>/]" for r in ('extended', 'basic') if getattr(self, r))
 
 LAYOUTS = {l.name: l for l in [
-    Layout('sketchy_tx', ('sketchy',), ('sketch/tx_000000000000',), ('photo/tx_000000000000',), ('extended_photo', 'EXTEND_image_sketchy')),
-    Layout('sketchy_filelist', ('sketchy',), ('256x256/sketch/tx_000000000000_ready', '256x256/sketch/tx_000000000000'),
+    Layout('sketchy_tx', ('sketch/tx_000000000000',), ('photo/tx_000000000000',), ('extended_photo', 'EXTEND_image_sketchy')),
+    Layout('sketchy_filelist', ('256x256/sketch/tx_000000000000_ready', '256x256/sketch/tx_000000000000'),
            ('256x256/photo/tx_000000000000_ready', '256x256/photo/tx_000000000000'), ('EXTEND_image_sketchy_ready', 'EXTEND_image_sketchy')),
-    Layout('tuberlin_ready', ('tuberlin',), ('png_ready',), ('ImageResized_ready',)),
-    Layout('quickdraw_final', ('quickdraw',), ('QuickDraw_sketches_final',), ('QuickDraw_images_final',)),
-    Layout('sketches_images', ('tuberlin', 'quickdraw'), ('sketches',), ('images',)),
-    Layout('flat', ('sketchy', 'tuberlin', 'quickdraw'), ('sketch',), ('photo',), basic=('photo_basic',)),
+    Layout('tuberlin_ready', ('png_ready',), ('ImageResized_ready',)),
+    Layout('quickdraw_final', ('QuickDraw_sketches_final',), ('QuickDraw_images_final',)),
+    Layout('sketches_images', ('sketches',), ('images',)),
+    Layout('flat', ('sketch',), ('photo',), basic=('photo_basic',)),
 ]}
 
 def layouts_for(dataset:str)->list:
-    "Names of the layouts a dataset may be stored in, in detection order"
-    return [n for n, l in LAYOUTS.items() if dataset in l.datasets]
+    "Names of the layouts a dataset may be stored in, in detection order (its `DatasetSpec.layouts`)"
+    return list(DATASET_SPECS[dataset].layouts)
 
 # %% ../../nbs/01b_data.real.ipynb #78bdfd76
 def _subdirs(p:Path)->list:
@@ -75,7 +75,7 @@ def _found(root:Path)->str:
 
 def detect_layout(root, dataset:str, layout:str|None=None)->tuple:
     "(dataset folder, `Layout`, {role: relative folder}) for `root`, or a `ConfigError` naming what was found"
-    check_choice('dataset', dataset, [d for d in DATASETS if d != 'synthetic'])
+    check_choice('dataset', dataset, [d for d in DATASET_SPECS if DATASET_SPECS[d].layouts])
     names = layouts_for(dataset)
     if layout is not None: names = [check_choice('layout', layout, names)]
     expected = '; '.join(f"{n}: {LAYOUTS[n].describe()}" for n in names)
@@ -161,15 +161,11 @@ def index_root(root, layout:str, dirs:dict, cache=True)->RootIndex:
             files[role][e.name], skipped[role][e.name] = names, bad
             new[role][e.name] = [m, '\n'.join(names), '\n'.join(bad)]
     if f is not None and (n_new or {r: set(v) for r, v in new.items()} != {r: set(v) for r, v in old.items()}):
-        tmp = f.with_suffix(f'.{os.getpid()}.tmp')    # write then rename: processes indexing at once never see half a file
-        try: tmp.write_text(json.dumps({'version': _INDEX_VERSION, 'root': str(root), 'layout': layout, 'folders': new})); os.replace(tmp, f)
+        try: write_json({'version': _INDEX_VERSION, 'root': str(root), 'layout': layout, 'folders': new}, f)   # processes indexing at once never see half a file
         except OSError as e: warnings.warn(f"could not write the index cache {f}: {e}")
     return RootIndex(str(root), layout, dict(dirs), files, skipped, time.perf_counter() - t0, n_new, n_old)
 
 # %% ../../nbs/01b_data.real.ipynb #cdaac361
-SPLIT_FILES = {'s21': 'sketchy_s21', 's25_sake': 'sketchy_s25_sake', 's25_sempcyc': 'sketchy_s25_sempcyc',
-               't30_sake': 'tuberlin_t30_sake', 't30_sempcyc': 'tuberlin_t30_sempcyc', 'q30': 'quickdraw_q30'}
-
 def read_filelist(path)->list:
     "`<relative path> <integer label>` lines as (path, label); the label is the last token"
     out = []
@@ -180,34 +176,16 @@ def read_filelist(path)->list:
         out.append((p, int(lab)))
     return out
 
-def read_classes(path)->list:
-    "Class names from a file: one per line, `<name> <id>` lines, or `<path> <label>` file-list lines"
-    out = []
-    for ln in Path(path).expanduser().read_text().splitlines():
-        ln = ln.strip()
-        if not ln or ln.startswith('#'): continue
-        head, _, last = ln.rpartition(' ')
-        if head and re.fullmatch(r'-?\d+', last): ln = head.strip()
-        if '/' in ln: ln = ln.rstrip('/').split('/')[-2]      # a file-list path: its class folder
-        if ln not in out: out.append(ln)
-    return out
-
 def split_classes(dataset:str, split:str|None=None)->tuple:
     "(split name, unseen classes, seen classes or None = every other class of the root)"
-    split = split or DEFAULT_SPLIT[dataset]
-    if split in SPLIT_FILES:
-        if split not in SPLITS[dataset]: raise ConfigError('split', split, f"one of {' | '.join(SPLITS[dataset])} for dataset={dataset!r}")
-        d = assets_path('splits', SPLIT_FILES[split])
-        return split, read_classes(d/'cname_cid_zero.txt'), read_classes(d/'cname_cid.txt')
-    if split.startswith('custom:'):
-        test = [c.strip() for c in split[7:].split(',') if c.strip()]
-        if not test: raise ConfigError('split', split, "'custom:cls1,cls2,...' naming at least one unseen class")
-        return split, test, None
-    if Path(split).expanduser().is_file():
-        test = read_classes(split)
-        if not test: raise ConfigError('split', split, "a file listing at least one unseen class")
-        return split, test, None
-    raise ConfigError('split', split, f"one of {' | '.join(SPLITS[dataset])} for dataset={dataset!r}, 'custom:cls1,cls2,...' or a file listing the unseen classes")
+    spec = DATASET_SPECS[dataset]
+    split = split or spec.default_split
+    kind, x = class_spec('split', split, spec.splits, 'unseen classes', f" for dataset={dataset!r}")
+    if kind == 'name':
+        d = assets_path('splits', DATASET_SPECS[dataset].split_files[split])
+        return split, read_class_file('split', d/'cname_cid_zero.txt'), read_class_file('split', d/'cname_cid.txt')
+    return split, (x if kind == 'custom' else read_class_file('split', x, 'unseen classes')), None
+
 
 # %% ../../nbs/01b_data.real.ipynb #19cfa5b7
 def class_key(name:str, level:int=0)->str:
@@ -281,10 +259,10 @@ def _fold_map(ix:RootIndex, classes:list)->tuple:
     return folds, missing
 
 def _load(name:str, root, split:str|None=None, gallery:str='all', layout:str|None=None, cache=True)->tuple:
-    check_choice('gallery', gallery, SKETCHY_GALLERIES)
+    check_choice('gallery', gallery, ZS_GALLERIES)
     base, lay, dirs = detect_layout(root, name, layout)
     split_name, test_cls, train_cls = split_classes(name, split)
-    if gallery == 'extended' and (name != 'sketchy' or not ({'extended', 'basic'} & set(dirs) or lay.name == 'flat')):
+    if gallery == 'extended' and ('extended' not in DATASET_SPECS[name].galleries or not ({'extended', 'basic'} & set(dirs) or lay.name == 'flat')):
         raise ConfigError('gallery', gallery, f"'all' for dataset={name!r} in layout {lay.name} (an extended-only gallery needs Sketchy's extended photos)")
     ix = index_root(base, lay.name, dirs, cache)
     test_f, miss = _fold_map(ix, test_cls)
@@ -297,7 +275,7 @@ def _load(name:str, root, split:str|None=None, gallery:str='all', layout:str|Non
                           f"{', '.join(miss) or '-'}; missing {len(miss_tr)} of {len(train_cls)} seen classes: {', '.join(miss_tr) or '-'}")
     clash = {fo['sketch'] for fo in test_f} & {fo['sketch'] for fo in train_f}
     if clash: raise ConfigError('split', split_name, f"disjoint seen and unseen classes; both use folders {sorted(clash)}")
-    pairs = name == 'sketchy'
+    pairs = DATASET_SPECS[name].has_pairs
     data = SBIRData(name, split_name, train=_side(ix, train_cls, train_f, pairs), test=_side(ix, test_cls, test_f, pairs, gallery),
                     layout=lay.name, root=str(base))
     check_nonempty(data.train, f'{name} {split_name} seen classes'); check_nonempty(data.test, f'{name} {split_name} unseen classes')
@@ -324,12 +302,29 @@ def load_data(dataset:str,          # 'synthetic' | 'sketchy' | 'tuberlin' | 'qu
               gallery:str='all',    # Sketchy test gallery: 'all' | 'extended'
               **kw)->SBIRData:      # passed on to `load_synthetic` or `load_dataset`
     "The `SBIRData` of any dataset `clip_sbir` knows"
-    check_choice('dataset', dataset, DATASETS)
+    check_choice('dataset', dataset, DATASET_SPECS)
     if dataset == 'synthetic':
         from clip_sbir.data.synthetic import load_synthetic
         return load_synthetic(split=split or 'default', **kw)
     if not data_root: raise ConfigError('data_root', data_root, f"the folder holding the {dataset} dataset")
     return load_dataset(dataset, data_root, split or None, gallery, **kw)
+
+# %% ../../nbs/01b_data.real.ipynb #9857d4eb
+def check_data_paths(dataset:str,           # 'synthetic' | 'sketchy' | 'tuberlin' | 'quickdraw'
+                     data_root='',          # dataset folder ('' for synthetic)
+                     split:str='',          # split name, 'custom:...', a file; '' = the dataset's default
+                     val_classes:str='auto',# the run's validation classes
+                    ):
+    "Raise `ConfigError`, naming the parameter, for a missing dataset folder or class-list file"
+    if dataset != 'synthetic' and not Path(data_root).expanduser().is_dir():
+        raise ConfigError('data_root', data_root, f"an existing folder holding the {dataset} dataset")
+    spec = DATASET_SPECS[dataset]
+    kind, x = class_spec('split', split or spec.default_split, spec.splits, 'unseen classes', f" for dataset={dataset!r}")
+    if kind == 'file': read_class_file('split', x, 'unseen classes')
+    vc = str(val_classes).strip()
+    if vc != 'auto' and not vc.isdigit():
+        kind, x = class_spec('val_classes', vc, (), 'seen classes to validate on', expected=VAL_CLASSES_EXPECTED)
+        if kind == 'file': read_class_file('val_classes', x, 'seen classes to validate on')
 
 # %% ../../nbs/01b_data.real.ipynb #63d1aa42
 def describe(root, dataset:str, split:str|None=None, gallery:str='all', layout:str|None=None, cache=True)->SBIRData:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..core import ConfigError, cache_dir
+from ..core import ConfigError, cache_dir, class_spec, read_class_file, write_atomic
 from .core import ArrayReader, SBIRData, SBIRSplit, check_nonempty
 
 # %% auto #0
@@ -633,10 +633,8 @@ def generate_world(classes:list, # category names; labels index this list
 # %% ../../nbs/01a_data.synthetic.ipynb #b263b2e4
 def resolve_unseen(split:str, classes:list)->list:
     "The unseen categories named by a split: 'default', 'custom:a,b,...' or a file of names"
-    if split == 'default': names = [c for c in UNSEEN_DEFAULT if c in classes]
-    elif split.startswith('custom:'): names = [c.strip() for c in split[len('custom:'):].split(',') if c.strip()]
-    elif Path(split).expanduser().is_file(): names = [l.strip() for l in Path(split).expanduser().read_text().splitlines() if l.strip()]
-    else: raise ConfigError('split', split, "'default', 'custom:cls1,cls2,...' or a file listing the unseen categories")
+    kind, x = class_spec('split', split, ('default',), 'unseen categories')
+    names = [c for c in UNSEEN_DEFAULT if c in classes] if kind == 'name' else x if kind == 'custom' else read_class_file('split', x, 'unseen categories')
     bad = [c for c in names if c not in classes]
     if bad: raise ConfigError('split', split, f"unseen categories among the world's categories ({', '.join(classes)}); unknown: {', '.join(bad)}")
     names = [c for c in classes if c in names]   # in the world's order
@@ -660,7 +658,7 @@ def _cached_world(classes, n_photos, n_sketches, image_size, seed, cache):
         except (OSError, ValueError, KeyError): pass    # corrupt or partial file: regenerate
     w = generate_world(classes, n_photos, n_sketches, image_size, seed)
     if cache:
-        tmp = path.with_suffix(f'.{os.getpid()}.tmp.npz'); np.savez(tmp, **w); os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, **w))
     return w
 
 # %% ../../nbs/01a_data.synthetic.ipynb #4487f673

@@ -15,12 +15,13 @@ from torch.utils.checkpoint import checkpoint
 import open_clip
 from open_clip.transformer import VisionTransformer
 
-from ..core import ConfigError, check_choice, check_positive, MODES, METHODS, PROMPT_POSITIONS, resolve_device
+from ..core import ConfigError, check_choice, check_positive, MODES, METHODS, PROMPT_POSITIONS
 from .clip import load_clip, get_tokenizer, image_size_of
 
 # %% auto #0
-__all__ = ['OPEN_CLIP_VERSION', 'check_open_clip_internals', 'PromptedViT', 'layernorm_names', 'PromptBranch', 'SBIREncoder',
-           'build_encoder', 'encoder_from_config']
+__all__ = ['OPEN_CLIP_VERSION', 'METHOD_CLASSES', 'check_open_clip_internals', 'PromptedViT', 'layernorm_names', 'PromptBranch',
+           'Method', 'register_method', 'Frozen', 'FullFineTune', 'LinearProbe', 'DeepPrompts', 'ShallowPrompts',
+           'SBIREncoder', 'build_encoder']
 
 # %% ../../nbs/03_models.prompts.ipynb #e8ea03be
 OPEN_CLIP_VERSION = '3.3.0'  # the version whose internals the wrapper follows
@@ -136,6 +137,58 @@ class PromptBranch(nn.Module):
         "Features of images `x` through the shared ViT with this branch's prompts and LayerNorms"
         return functional_call(vit, self.ln_overrides(), (x, self.prompts)) if self.ln is not None else vit(x, self.prompts)
 
+# %% ../../nbs/03_models.prompts.ipynb #9875d147
+class Method:
+    "A way to adapt the frozen CLIP: what trains, each branch's module, how a branch encodes"
+    name:str = ''                # the `method` parameter's value
+    label:str = ''               # its name in tables
+    tunes_visual:bool = False    # the whole image encoder trains (one copy, shared by sketches and photos)
+    def make_branch(self, clip:nn.Module, n_prompts:int, tune_ln:bool, prompt_std:float)->nn.Module|None:
+        "The module of one branch (sketch, photo or shared); None: the method has none"
+        return None
+    def encode(self, vit:PromptedViT, branch:nn.Module|None, x:torch.Tensor)->torch.Tensor:
+        "Features (b, d) of images `x` (b, 3, h, w) through `branch`"
+        return vit(x)
+
+METHOD_CLASSES = {}  # name -> Method subclass, in the order of the baselines table
+
+def register_method(cls:type)->type:
+    "Make a `Method` subclass available as `method=cls.name`"
+    METHOD_CLASSES[cls.name] = cls
+    return cls
+
+@register_method
+class Frozen(Method):
+    "CLIP's own features: nothing trains"
+    name, label = 'frozen', 'CLIP, frozen'
+
+@register_method
+class FullFineTune(Method):
+    "The whole image encoder trains"
+    name, label, tunes_visual = 'ft', 'B-FT', True
+
+@register_method
+class LinearProbe(Method):
+    "A linear head d -> d on frozen features, starting as the identity"
+    name, label = 'lin', 'B-Lin'
+    def make_branch(self, clip, n_prompts, tune_ln, prompt_std): return _identity_linear(clip.visual.output_dim)
+    def encode(self, vit, branch, x): return branch(vit(x))
+
+@register_method
+class DeepPrompts(Method):
+    "Prompt tokens in every layer, plus the LayerNorms"
+    name, label = 'deep', 'B-Deep'
+    def depth(self, clip)->int: return len(clip.visual.transformer.resblocks)
+    def make_branch(self, clip, n_prompts, tune_ln, prompt_std):
+        return PromptBranch(clip.visual, n_prompts, self.depth(clip), tune_ln, prompt_std)
+    def encode(self, vit, branch, x): return branch.encode(vit, x)
+
+@register_method
+class ShallowPrompts(DeepPrompts):
+    "The paper's method: prompt tokens at the input only, plus the LayerNorms"
+    name, label = 'ours', 'Ours'
+    def depth(self, clip)->int: return 0
+
 # %% ../../nbs/03_models.prompts.ipynb #ef36c612
 _SERVING = weakref.WeakSet()  # CLIPs that an SBIREncoder has taken over
 
@@ -147,15 +200,13 @@ class SBIREncoder(nn.Module):
         if clip in _SERVING:
             raise ValueError("this CLIP already serves an SBIREncoder (which set its trainable flags): pass copy.deepcopy(clip) or a new load_clip(...)")
         self.mode, self.method, self.n_prompts, self.prompt_position, self.tune_ln = mode, method, n_prompts, prompt_position, tune_ln
+        self.how = METHOD_CLASSES[method]()                                           # the method: asked, never named
         object.__setattr__(self, 'vit', PromptedViT(clip.visual, prompt_position))   # not a submodule: clip holds the weights
         self.clip = clip
-        for n, p in clip.named_parameters(): p.requires_grad_(method == 'ft' and n.startswith('visual.'))
+        for n, p in clip.named_parameters(): p.requires_grad_(self.how.tunes_visual and n.startswith('visual.'))
         names = ('sketch', 'photo') if mode == 'zs' else ('shared',)
-        d, depth = clip.visual.output_dim, len(clip.visual.transformer.resblocks)
-        if method in ('ours', 'deep'):
-            self.branches = nn.ModuleDict({n: PromptBranch(clip.visual, n_prompts, depth if method == 'deep' else 0, tune_ln, prompt_std) for n in names})
-        elif method == 'lin': self.branches = nn.ModuleDict({n: _identity_linear(d) for n in names})
-        else: self.branches = nn.ModuleDict()
+        made = {n: self.how.make_branch(clip, n_prompts, tune_ln, prompt_std) for n in names}   # in order: the same random draws
+        self.branches = nn.ModuleDict({n: b for n, b in made.items() if b is not None})
         self.branches.to(clip.logit_scale.device)
         self.tokenizer = get_tokenizer(clip.model_name) if hasattr(clip, 'model_name') else open_clip.SimpleTokenizer(context_length=clip.context_length)
         self._text_cache = {}
@@ -164,13 +215,11 @@ class SBIREncoder(nn.Module):
     def forward(self, x, # images (b, 3, h, w), normalised with CLIP's mean and std
                 kind:str='photo'): # 'sketch' or 'photo': which branch
         "L2-normalised features (b, d)"
-        check_choice('kind', kind, ('sketch', 'photo'))
+        if kind not in ('sketch', 'photo'): raise ConfigError('kind', kind, "'sketch' | 'photo'")   # every forward: a membership test
         if x.dim() != 4 or x.shape[-2:] != (self.image_size,) * 2:
             raise ValueError(f"images of shape {tuple(x.shape)}: expected (b, 3, {self.image_size}, {self.image_size}) for this CLIP")
-        if self.method in ('ours', 'deep', 'lin'):
-            b = self.branches[kind if self.mode == 'zs' else 'shared']
-            f = b.encode(self.vit, x) if self.method != 'lin' else b(self.vit(x))
-        else: f = self.vit(x)
+        b = self.branches[kind if self.mode == 'zs' else 'shared'] if len(self.branches) else None
+        f = self.how.encode(self.vit, b, x)
         return F.normalize(f.float(), dim=-1)
 
     def encode_sketch(self, x): "Sketch features (b, d), L2-normalised"; return self(x, 'sketch')
@@ -201,7 +250,7 @@ def build_encoder(clip:nn.Module,            # an open_clip CLIP with a ViT imag
                   prompt_std:float=1.,        # prompts start as N(0, prompt_std^2) (code: 1)
                  )->SBIREncoder:
     "The SBIR encoder of the paper (`method='ours'`) or one of its baselines, over `clip`"
-    check_choice('mode', mode, MODES); check_choice('method', method, METHODS)
+    check_choice('mode', mode, MODES); check_choice('method', method, METHOD_CLASSES)
     check_choice('prompt_position', prompt_position, PROMPT_POSITIONS)
     if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or n_prompts < 0: raise ConfigError('n_prompts', n_prompts, "an integer >= 0")
     check_positive('prompt_std', prompt_std)
@@ -264,13 +313,3 @@ def _text_features(self:SBIREncoder,
         self._text_cache[key] = F.normalize(f.float(), dim=-1)   # (n_classes, d)
     return self._text_cache[key].to(self.device)
 SBIREncoder.text_features = _text_features
-
-# %% ../../nbs/03_models.prompts.ipynb #74f3b775
-def encoder_from_config(cfg, # an `SBIRConfig`
-                        device:str|torch.device|None=None, # overrides cfg.device
-                       )->SBIREncoder:
-    "Load `cfg.model` / `cfg.pretrained` and build the encoder `cfg.mode` / `cfg.method` asks for"
-    clip = load_clip(cfg.model, cfg.pretrained, device if device is not None else resolve_device(cfg.device))
-    size = image_size_of(clip)
-    if cfg.image_size and cfg.image_size != size: raise ConfigError('image_size', cfg.image_size, f"0 or {size} (the input size of {cfg.model})")
-    return build_encoder(clip, cfg.mode, cfg.method, cfg.n_prompts, cfg.prompt_position, tune_ln=cfg.tune_ln)
