@@ -6,7 +6,7 @@ One run measures, side by side:
     (STREAM's convention); the floor of an exact query is the bytes of features it must read
     divided by that bandwidth. For batch 64 the compute floor (the multiply-adds at the speed of a
     cache-resident float32 matrix product, measured here too) is printed beside it;
-  - exact search (`topk_exact`, the library's path) over a synthetic gallery of 1,000,000 x 512
+  - exact search (`clip_sbir.knn.topk_exact`, the library's path) over a synthetic gallery of 1,000,000 x 512
     L2-normalised features stored as float16 (the index default) and as float32: time per query at
     batch 1 (median of 9 queries) and batch 64 (median of 3 batches), and the peak extra resident
     memory of a query (VmRSS sampled every millisecond) beside the gallery's own size;
@@ -97,7 +97,7 @@ def timed_queries(search, queries:torch.Tensor, batch:int, n_runs:int)->list:
 
 def bench_exact(feats, queries, bw, flops, label, threads):
     "Time per query and peak extra memory of `topk_exact` at batch 1 and 64, beside the memory and compute floors"
-    from clip_sbir.search import row_scale, topk_exact
+    from clip_sbir.knn import row_scale, topk_exact
     scale = row_scale(feats)
     search = lambda q: topk_exact(q, feats, 10, scale)
     n, d = feats.shape
@@ -113,7 +113,7 @@ def bench_exact(feats, queries, bw, flops, label, threads):
     return rows
 
 def bench_faiss(feats, tune_q, test_q):
-    from clip_sbir.search import approx_topk, ivf_index, recall_at_k, row_scale, topk_exact, tune_nprobe
+    from clip_sbir.knn import approx_topk, ivf_index, recall_at_k, row_scale, topk_exact, tune_nprobe
     scale = row_scale(feats)
     t = time.perf_counter()
     ix = ivf_index(feats, scale)
