@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTS = Path(os.environ.get('CLIP_SBIR_SPLIT_LISTS', ROOT.parent/'shared'/'data'/'splits'))/'quickdraw_q30'
-N_SKETCHES, N_PHOTOS = 330_000, 204_000          # QuickDraw-ext (nbs/datasets.md: about 330,000 sketches and 204,000 photos)
+N_SKETCHES, N_PHOTOS = 330_000, 204_000          # QuickDraw-ext (nbs/datasets_and_splits.md: about 330,000 sketches and 204,000 photos)
 
 def tree_files(scale:float=1.0)->list:
     from clip_sbir.data.real import split_classes, read_filelist

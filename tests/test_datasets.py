@@ -29,7 +29,7 @@ def _cache(tmp_path, monkeypatch):
 # Miniature trees in every layout, with the real class names and file naming
 # ---------------------------------------------------------------------------------------------
 def folder(layout, cls):
-    "How each layout's copies spell a class folder (nbs/datasets.md, section 2)"
+    "How each layout's copies spell a class folder (nbs/datasets_and_splits.md, section 2)"
     if layout in ('sketchy_tx', 'flat', 'flat_nobasic'): return cls.replace('-', '_')   # hot_air_balloon, jack_o_lantern
     if layout == 'sketches_images': return re.sub(r'[ -]', '_', cls)                    # TU-Berlin: spaces, hyphens -> _
     return cls                                                                          # file lists' own spelling

@@ -101,7 +101,7 @@ def served(site):
 def test_site_builds_cleanly(site):
     out, res = site
     assert res['warnings'] == [], '\n'.join(res['warnings'])
-    for page in ('index', 'method', 'datasets', 'metric_definitions', 'metrics', 'losses', 'models.prompts', 'core', 'knn', 'search', 'search-notebook', 'train-notebook'):
+    for page in ('index', 'method', 'datasets', 'datasets_and_splits', 'metric_definitions', 'metrics', 'losses', 'models.prompts', 'core', 'knn', 'search', 'search-notebook', 'train-notebook'):
         assert (out/f'{page}.html').is_file(), page
     assert (out/'searchindex.js').is_file()
     print(f"site: {len(res['pages'])} pages in {res['seconds']:.0f} s (staging {res['stage_seconds']:.0f} s)")
