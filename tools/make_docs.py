@@ -15,7 +15,7 @@ no Quarto package). So the site is built in two steps that keep nbdev's own conv
    entry after every exported symbol, `#| hide` and `#| export` cells dropped, backticked names linked.
    The `show_doc` entries are rendered from the installed package (`nbdev.showdoc.show_doc`), so no
    notebook cell is executed; `show_table(...)` cells are filled from their files, as in README.
-   Page names follow nbdev's (`04_losses.ipynb` -> `losses.html`, API anchors `losses.html#triplet_loss`).
+   Page names follow nbdev's (`02_losses.ipynb` -> `losses.html`, API anchors `losses.html#triplet_loss`).
 2. **Render** with Sphinx and myst-nb (maintained, on the package index), notebooks as committed
    (`nb_execution_mode = "off"`), the furo theme when installed, Sphinx's own search index.
 """
@@ -41,9 +41,20 @@ def doc_notebooks(nbs:Path=NBS)->list:
     return out
 
 def page_name(nb:Path, nbs:Path=NBS)->str:
-    "nbdev's page name: the number prefix dropped, sub-folders kept (`04_losses` -> `losses`)"
+    "nbdev's page name: the number prefix dropped, sub-folders kept (`02_losses` -> `losses`)"
     rel = nb.relative_to(nbs)
     return str(rel.parent/re.sub(r'^\d+[a-z]?_', '', rel.stem)) if rel.parent != Path('.') else re.sub(r'^\d+[a-z]?_', '', rel.stem)
+
+# The notebooks' reading order, by number (index: "Read the method"): the method first, then what looks at and
+# uses its results, then the infrastructure it runs on as an appendix. An unnumbered notebook (`train`, the
+# main job's papermill notebook) ends the method.
+SERIES = (('The method, in reading order', 7), ('Analyses and applications', 90), ('Infrastructure (appendix)', None))
+
+def series(stem:str)->str:
+    "The caption of the reading series a top-level notebook's number puts it in (`02_losses` -> the method)"
+    m = re.match(r'(\d+)[a-z]?_', stem)
+    if m is None: return SERIES[0][0]
+    return next(c for c, below in SERIES if below is None or int(m.group(1)) < below)
 
 def _exports(nb:Path)->bool:
     "Does the notebook have a `#| default_exp`?"
@@ -175,7 +186,7 @@ def stage(stage_dir:Path, nbs:Path=NBS)->dict:
     stage_dir.mkdir(parents=True)
     nbs_list = doc_notebooks(nbs)
     pages, renamed = {}, {}
-    for p in nbs_list:                       # nbdev's names can collide (06_train and train): a library page keeps it
+    for p in nbs_list:                       # nbdev's names can collide (04_train and train): a library page keeps it
         name, key = page_name(p, nbs), str(p.relative_to(nbs).with_suffix(''))
         if name in RESERVED: renamed[name] = name = f'{name}-notebook'   # Sphinx's own pages
         if name in pages.values():
@@ -183,7 +194,7 @@ def stage(stage_dir:Path, nbs:Path=NBS)->dict:
             if _exports(p): pages[other] = f'{name}-notebook'
             else: name = f'{name}-notebook'
         pages[key] = name
-    first = ['method', 'datasets', 'metric_definitions']             # the reading order of the pages beside the notebooks
+    first = ['method', 'datasets_and_splits', 'metric_definitions']  # the reading order of the pages beside the notebooks
     mds = sorted((p for p in nbs.glob('*.md') if not p.name.startswith(('_', '.'))),
                  key=lambda p: (first.index(p.stem) if p.stem in first else len(first), p.stem))
     srcs, anchors = {}, {}
@@ -201,10 +212,11 @@ def stage(stage_dir:Path, nbs:Path=NBS)->dict:
     if FIGS.is_dir(): shutil.copytree(FIGS, stage_dir/'figures', ignore=shutil.ignore_patterns('*.csv', '*.json'))
     # the index page holds the table of contents: the paper, the library in notebook order, experiments
     ix = stage_dir/'index.ipynb'; nb = json.loads(ix.read_text(encoding='utf-8'))
-    lib = [pages[k] for k in pages if '/' not in k and pages[k] != 'index']
+    lib = [k for k in pages if '/' not in k and pages[k] != 'index']
+    groups = {c: [pages[k] for k in lib if series(k) == c] for c, _ in SERIES}
     sub = [pages[k] for k in pages if '/' in k]
     toc = [_toctree('The paper, the data, the metrics', [p.stem for p in mds])] if mds else []
-    toc += [_toctree('The library, notebook by notebook', lib)] + ([_toctree('Experiments', sub)] if sub else [])
+    toc += [_toctree(c, groups[c]) for c, _ in SERIES if groups[c]] + ([_toctree('Experiments', sub)] if sub else [])
     nb['cells'].append(_md_cell('\n\n'.join(toc)))
     ix.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
     try: import furo  # noqa: F401
