@@ -1,4 +1,5 @@
-"""The documentation: no pointer to a file outside the repository, relative links that resolve, and the site
+"""The documentation: no pointer to a file outside the repository, relative links that resolve, index's reading
+order (the method one click from its first equation, the infrastructure after it), and the site
 (`tools/make_docs.py`) built into a temporary folder, served on loopback and opened in headless Chromium: the
 index with README's figures and tables, a loss page with its figure, the API entry of `build_encoder`, and a
 search for "Sgarro" that lands on the regulariser. Screenshots go to the test's tmp folder.
@@ -72,6 +73,48 @@ def test_relative_links_resolve():
             elif frag and dest.suffix in ('.md', '.ipynb') and frag not in _anchors(dest):
                 bad.append(f"{f.relative_to(ROOT)}: {m.group(1)} (no heading with anchor #{frag})")
     assert not bad, '\n'.join(bad)
+
+# ---------------------------------------------------------------------------------------------
+# Reading order: index leads to the method first, the infrastructure last
+# ---------------------------------------------------------------------------------------------
+_NUMBERED = re.compile(r'^(\d+)[a-z]?_')
+
+def _library_notebooks()->list:
+    "The numbered library notebooks, in file-name (reading) order"
+    return sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if _NUMBERED.match(p.name))
+
+def _section(text:str, anchor:str)->str:
+    "The text of the heading whose anchor is `anchor`, up to the next heading of its level or above"
+    for m in re.finditer(r'^(#{1,6})\s+(.+?)\s*$', text, re.M):
+        if _SLUG(m.group(2)) == anchor:
+            end = re.compile(rf'^#{{1,{len(m.group(1))}}}\s', re.M).search(text, m.end())
+            return text[m.end():end.start() if end else len(text)]
+    raise AssertionError(f"no heading with anchor #{anchor}")
+
+def test_index_reads_the_method_first():
+    index = ROOT/'nbs'/'index.ipynb'
+    text = re.sub(r'```.*?```', '', _markdown_of(index), flags=re.S)
+    path = _section(text, 'read-the-method')
+    assert text.index('## Read the method') < text.index('## Install'), "the reading path opens index, before the install"
+    links = [m.group(1) for m in _LINK.finditer(path)]
+    # one click from the path's first step to the method's first equation
+    first_step = re.search(r'^1\.\s.*?(?=^\d+\.\s)', path, re.M | re.S).group(0)
+    reached = []
+    for target, _, frag in (l.partition('#') for l in _LINK.findall(first_step)):
+        if frag and target.endswith(('.md', '.ipynb')):
+            reached.append('$$' in _section(re.sub(r'```.*?```', '', _markdown_of(ROOT/'nbs'/target), flags=re.S), frag))
+    assert any(reached), f"no link of the first step lands on a section with an equation: {first_step}"
+    # every library notebook is on the path; the method's (numbered below 90) all come before the infrastructure's
+    firsts = list(dict.fromkeys(Path(l.partition('#')[0]).stem for l in links if l.partition('#')[0].endswith('.ipynb')))
+    missing = [n for n in _library_notebooks() if n not in firsts]
+    assert not missing, f"index's reading path does not link {missing}"
+    infra = [i for i, n in enumerate(firsts) if _NUMBERED.match(n) and int(_NUMBERED.match(n).group(1)) >= 90]
+    method = [i for i, n in enumerate(firsts) if n not in [firsts[j] for j in infra]]
+    assert max(method) < min(infra), f"the reading path mixes the appendix into the method: {firsts}"
+    # "What is in the box" lists each of them once, in the same order
+    box = _section(text, 'what-is-in-the-box')
+    listed = [n for n in re.findall(r'`([^`]+)`', ''.join(l.split('|')[1] for l in box.splitlines() if l.startswith('| `'))) if _NUMBERED.match(n)]
+    assert listed == _library_notebooks(), f"What is in the box: {listed}"
 
 # ---------------------------------------------------------------------------------------------
 # The site, in Chromium
