@@ -128,7 +128,8 @@ def class_spec(field:str,           # the parameter, e.g. 'split'
                expected:str|None=None, # the whole "expected" message instead
               )->tuple:             # ('name', value) | ('custom', [classes]) | ('file', path)
     "The kind of a class-list parameter and its content; pure (a file is not opened)"
-    v = str(value).strip(); names = list(names)
+    v = str(value).strip()
+    names = list(names)
     if v in names: return 'name', v
     if v.startswith('custom:'):
         cls = [c.strip() for c in v[len('custom:'):].split(',') if c.strip()]
@@ -301,7 +302,8 @@ def write_atomic(path:str|Path,   # the file to (re)write; its folder is created
                  write:Callable,  # binary file -> None: writes the content
                 )->Path:
     "Call `write(file)` on a temporary file beside `path`, fsync it, then rename it onto `path`"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         with open(tmp, 'wb') as f:

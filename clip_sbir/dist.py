@@ -37,7 +37,9 @@ def init_distributed(device:str='auto')->tuple:
         raise ConfigError('device', device, "'auto' or 'cpu': no CUDA GPU is visible to this process")
     if world <= 1: return DistEnv(), dev
     rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', 0))
-    if dev.type == 'cuda': dev = torch.device('cuda', local); torch.cuda.set_device(dev)
+    if dev.type == 'cuda':
+        dev = torch.device('cuda', local)
+        torch.cuda.set_device(dev)
     if not tdist.is_initialized(): tdist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
     return DistEnv(rank, world, local), dev
 
@@ -45,14 +47,17 @@ def init_distributed(device:str='auto')->tuple:
 def all_reduce_mean(x:torch.Tensor, env:DistEnv)->torch.Tensor:
     "Mean of `x` over processes (identity in a single process)"
     if not env.enabled: return x
-    x = x.clone(); tdist.all_reduce(x); return x / env.world
+    x = x.clone()
+    tdist.all_reduce(x)
+    return x / env.world
 
 def sync_grads(params:list, env:DistEnv):
     "Average the gradients of `params` over processes, in place (missing gradients count as zero)"
     if not env.enabled: return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])  # (n_trainable,)
-    tdist.all_reduce(flat); flat /= env.world
+    tdist.all_reduce(flat)
+    flat /= env.world
     for p, g in zip(params, flat.split([q.numel() for q in params])): p.grad = g.view_as(p).clone()
 
 def broadcast_params(params:list, env:DistEnv):
@@ -70,8 +75,10 @@ def gather_objects(obj, env:DistEnv)->list:
 def gather_rows(x:torch.Tensor, env:DistEnv)->torch.Tensor:
     "Concatenate every process's rows of `x` in rank order (row counts may differ)"
     if not env.enabled: return x
-    n = torch.tensor([len(x)], device=x.device); ns = [torch.zeros_like(n) for _ in range(env.world)]
-    tdist.all_gather(ns, n); m = int(max(int(k) for k in ns))
+    n = torch.tensor([len(x)], device=x.device)
+    ns = [torch.zeros_like(n) for _ in range(env.world)]
+    tdist.all_gather(ns, n)
+    m = int(max(int(k) for k in ns))
     pad = torch.zeros((m - len(x), *x.shape[1:]), dtype=x.dtype, device=x.device)
     parts = [torch.empty((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(env.world)]
     tdist.all_gather(parts, torch.cat([x, pad]))
@@ -86,5 +93,6 @@ def gather_sharded(x:torch.Tensor, n:int, env:DistEnv)->torch.Tensor:
     if not env.enabled: return x
     rows = gather_rows(x, env)  # (n, ...) grouped by rank
     order = torch.from_numpy(np.concatenate([np.arange(r, n, env.world) for r in range(env.world)])).to(rows.device)
-    out = torch.empty_like(rows); out[order] = rows
+    out = torch.empty_like(rows)
+    out[order] = rows
     return out

@@ -134,7 +134,8 @@ def encode_split(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (
         f = extract_features(fn, [refs[i] for i in mine], reader, sbir_transform(size, kind), batch_size, device, precision,
                              cache_key=ident and f"{ident}|{kind}", workers=workers, progress=progress)   # (len(mine), d) on the CPU
         return gather_sharded(f.to(device) if env.enabled else f, len(refs), env).cpu()                 # (len(refs), d)
-    was = encoder.training; encoder.eval()
+    was = encoder.training
+    encoder.eval()
     try:
         qf = enc(encoder.encode_sketch, [split.sketches[i] for i in queries], split.sketch_reader or split.reader, 'sketch')
         gf = enc(encoder.encode_photo, list(split.photos), split.reader, 'photo')
@@ -183,7 +184,8 @@ def remap_pairs(pair, # (n_q,) paired photo index per query, -1 = none
                )->np.ndarray: # (n_q,) paired index among the readable photos, -1 = none or unreadable
     "Fine-grained pairs re-indexed after dropping unreadable photos; a lost photo loses its query"
     gok = np.asarray(gok, bool)
-    new = np.full(len(gok), -1); new[gok] = np.arange(gok.sum())     # photo index after dropping unreadable ones
+    new = np.full(len(gok), -1)
+    new[gok] = np.arange(gok.sum())   # photo index after dropping unreadable ones
     pair = np.asarray(pair)
     return np.where(pair >= 0, new[np.maximum(pair, 0)], -1)
 

@@ -29,12 +29,15 @@ def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
     comps = list(components) if components is not None else [k for k in rows[0] if k not in skip and not k.startswith('lr_')]
     step = np.array([r['step'] for r in rows])
     for i, k in enumerate(comps):
-        y = np.array([r[k] for r in rows], dtype=float); c = f'C{i}'
+        y = np.array([r[k] for r in rows], dtype=float)
+        c = f'C{i}'
         w = max(1, min(smooth, len(y)))
         ys = np.convolve(y, np.ones(w) / w, mode='valid')        # (len(y) - w + 1,) running mean
         if w > 1: ax.plot(step, y, color=c, alpha=0.2, lw=0.8)
         ax.plot(step[w - 1:], ys, color=c, lw=1.6, label=k)
-    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel('step')
+    ax.set_ylabel('loss')
+    ax.legend(fontsize=8, frameon=False)
     return ax
 
 def plot_history(history:list, # `fit(...)['history']`: dicts with 'epoch' and metrics
@@ -46,7 +49,9 @@ def plot_history(history:list, # `fit(...)['history']`: dicts with 'epoch' and m
     if ax is None: _, ax = plt.subplots(figsize=(4, 3))
     ax.plot([h['epoch'] for h in history], [h[metric] for h in history], 'o-', label=label)
     if baseline is not None: ax.axhline(baseline, ls='--', color='0.4', label='frozen baseline')
-    ax.set_xlabel('epoch'); ax.set_ylabel(f'{metric} (validation subset)'); ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(f'{metric} (validation subset)')
+    ax.legend(fontsize=8, frameon=False)
     return ax
 
 # %% ../nbs/06a_report.ipynb #9731d3c6
@@ -89,7 +94,8 @@ def plot_curves(cfg:SBIRConfig, state:dict, # `train_encoder`'s state (or {'hist
     else:
         for ax in axs:
             ax.text(0.5, 0.5, f"no training (method '{cfg.method}')", ha='center', va='center', transform=ax.transAxes, color='0.4')
-            ax.set_xticks([]); ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
     axs[0].figure.tight_layout()
     return np.asarray(axs)
 

@@ -195,8 +195,11 @@ class _Fit:
         if not (cfg.resume and last.exists()):
             if cfg.resume and self.env.is_main: print(f"resume=True but no {last.name} in out_dir yet: starting from scratch")
             return _fresh_state(), None
-        ck = load_checkpoint(last); check_resumable(ck['config'], cfg, last)
-        self.model.load_trainable_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+        ck = load_checkpoint(last)
+        check_resumable(ck['config'], cfg, last)
+        self.model.load_trainable_state_dict(ck['model'])
+        self.opt.load_state_dict(ck['optimizer'])
+        self.sched.load_state_dict(ck['scheduler'])
         if self.scaler is not None and ck['scaler'] is not None: self.scaler.load_state_dict(ck['scaler'])
         st = {k: ck[k] for k in _fresh_state()}
         if self.env.is_main: print(f"resuming from {last.name} at step {st['step']} (epoch {st['epoch']}, batch {st['batch']})")
@@ -212,7 +215,8 @@ class _Fit:
 
     def restore_rng(self):
         "This process's random streams as the checkpoint recorded them"
-        rngs = self.ck['rng']; set_rng_state(rngs[self.env.rank] if len(rngs) == self.env.world else rngs[0], self.gen)
+        rngs = self.ck['rng']
+        set_rng_state(rngs[self.env.rank] if len(rngs) == self.env.world else rngs[0], self.gen)
 
 # %% ../nbs/04_train.ipynb #17331fac
 def _where(run:_Fit, epoch:int, b:int)->str: return f"at step {run.st['step'] + 1} (epoch {epoch + 1}, batch {b + 1}/{run.spe})"
@@ -235,13 +239,16 @@ def _step(run:_Fit, epoch:int, b:int, batch):
     sync_grads(run.params, run.env)
     if scaler is not None: scaler.unscale_(opt)
     gnorm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip if cfg.grad_clip > 0 else float('inf'))
-    if scaler is not None: scaler.step(opt); scaler.update()   # fp16: the scaler skips steps with inf gradients
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()   # fp16: the scaler skips steps with inf gradients
     elif not torch.isfinite(gnorm):
         raise NonFiniteLossError(f"non-finite gradient norm {_where(run, epoch, b)}. Training stopped; {_good(run)}.")
     else: opt.step()
     lrs = {f"lr_{g.get('name', i)}": g['lr'] for i, g in enumerate(opt.param_groups)}  # the rates this step used
     run.sched.step()
-    st['step'] += 1; st['batch'] = b + 1
+    st['step'] += 1
+    st['batch'] = b + 1
     row = {'step': st['step'], 'epoch': epoch + (b + 1) / run.spe, **lrs,
            **dict(zip(run.names, vals.tolist())), 'grad_norm': float(gnorm), 'seconds': run.elapsed()}
     if run.log is not None: run.log.write(row)
@@ -259,7 +266,9 @@ def _epoch(run:_Fit, epoch:int):
     run.ck = None
     for b, batch in enumerate(it, start=skip):
         _step(run, epoch, b, batch)
-        if st['step'] >= run.total: run.stop = True; break
+        if st['step'] >= run.total:
+            run.stop = True
+            break
         if cfg.save_every and st['step'] % cfg.save_every == 0 and b + 1 < run.spe: run.save(run.last)
     if st['batch'] >= run.spe: st['epoch'], st['batch'] = epoch + 1, 0
 

@@ -250,7 +250,8 @@ def build_encoder(clip:nn.Module,            # an open_clip CLIP with a ViT imag
                   prompt_std:float=1.,        # prompts start as N(0, prompt_std^2) (code: 1)
                  )->SBIREncoder:
     "The SBIR encoder of the paper (`method='ours'`) or one of its baselines, over `clip`"
-    check_choice('mode', mode, MODES); check_choice('method', method, METHOD_CLASSES)
+    check_choice('mode', mode, MODES)
+    check_choice('method', method, METHOD_CLASSES)
     check_choice('prompt_position', prompt_position, PROMPT_POSITIONS)
     if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or n_prompts < 0: raise ConfigError('n_prompts', n_prompts, "an integer >= 0")
     check_positive('prompt_std', prompt_std)
