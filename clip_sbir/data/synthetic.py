@@ -53,6 +53,7 @@ def wave(x0, y0, x1, y1, amp, k, n=16):
 
 # %% ../../nbs/93_data.synthetic.ipynb #ceaf10af
 def house(r, u):
+    "Walls under a pitched roof (maybe a chimney), a door and 1-4 windows that keep clear of it"
     w, h, rh, oh = u(.9, 1.6), u(.6, 1.1), u(.35, .8), u(0, .2)
     top = -h/2; ps = [P(rect(0, 0, w, h), 0), P([[-w/2-oh, top], [w/2+oh, top], [u(-.2, .2)*w, top-rh]], 1)]
     if r.random() < .6: ps.append(P(rect(u(.55, .8)*w/2, top-rh*.35, .12, rh*.7), 1, True))
@@ -64,7 +65,43 @@ def house(r, u):
         if abs(x-dx) > .18*w: ps.append(P(rect(x, wy, ws, ws*u(.8, 1.3)), 3, True))
     return ps
 
+def tent(r, u):
+    "A triangle with a door flap, maybe a pole and a pennant"
+    w, h, ax = u(1.4, 2.2), u(.9, 1.4), u(-.2, .2)
+    ps = [P([[-w/2, h/2], [w/2, h/2], [ax, -h/2]], 0), P([[ax-u(.15, .35), h/2], [ax+u(.15, .35), h/2], [ax, h/2-u(.4, .8)*h]], 1)]
+    if r.random() < .6: ps.append(L([[ax, -h/2], [ax, -h/2-.25]], 2, True, .04))
+    if r.random() < .5: ps.append(P([[ax, -h/2-.25], [ax+.2, -h/2-.18], [ax, -h/2-.11]], 3, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #80dde885
+def table(r, u):
+    "A top on 2 or 3 splayed legs, maybe a shelf and a vase"
+    w, t, lh, sp = u(1.5, 2.2), u(.1, .2), u(.8, 1.2), u(0, .2)
+    ps = [P(rect(0, 0, w, t), 0)]
+    nl = r.choice([2, 3]); xs = np.linspace(-w/2+.15, w/2-.15, nl)
+    for x in xs: ps.append(P([[x-.05, t/2], [x+.05, t/2], [x+.05+np.sign(x)*sp, lh], [x-.05+np.sign(x)*sp, lh]], 0))
+    if r.random() < .5: ps.append(P(rect(0, lh*.6, w-.3, .06), 1, True))
+    if r.random() < .4: ps.append(P(ell(u(-.4, .4), -t/2-.2, .15, .2, n=12), 2, True))
+    return ps
+
+def chair(r, u):
+    "A seat, a back, two legs, 0-3 back slats, maybe an armrest"
+    sw, bh, lh = u(.8, 1.2), u(.7, 1.3), u(.6, 1.)
+    ps = [P(rect(0, 0, sw, .12), 0), P(rect(-sw/2+.06, -bh/2, .12, bh), 0), P(rect(-sw/2+.06, lh/2, .1, lh), 0), P(rect(sw/2-.06, lh/2, .1, lh), 0)]
+    for k in range(r.integers(0, 4)): ps.append(P(rect(-sw/2+.06+.06+.12*(k+1)*.7, -bh*(.3+.2*k), .25, .08), 1, True))
+    if r.random() < .5: ps.append(P(rect(sw/2-.06, -.25, .08, .5), 0, True))
+    return ps
+
+def ladder(r, u):
+    "Two rails, narrowing upwards, and 3-7 rungs"
+    w, h, n, tilt = u(.5, .9), u(1.6, 2.2), r.integers(3, 8), u(0, .15)
+    ps = [L([[-w/2+tilt, -h/2], [-w/2, h/2]], 0, False, .07), L([[w/2-tilt, -h/2], [w/2, h/2]], 0, False, .07)]
+    for y in np.linspace(-h/2+h/(n+1), h/2-h/(n+1), n): ps.append(L([[-w/2+tilt*(.5-y/h), y], [w/2-tilt*(.5-y/h), y]], 0, False, .05))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #4df04567
 def tree(r, u):
+    "A trunk under 1-3 leafy blobs, with 0-3 fruits"
     th, tw = u(.5, 1.), u(.12, .3); ps = [P(rect(0, th/2, tw, th), 0)]
     for _ in range(r.integers(1, 4)):
         ps.append(P(ell(u(-.3, .3), -u(.1, .5), u(.35, .7), u(.3, .6)), 1))
@@ -72,6 +109,7 @@ def tree(r, u):
     return ps
 
 def pine(r, u):
+    "A trunk under 2-4 stacked, narrowing triangles, maybe a star on top"
     n, tw = r.integers(2, 5), u(.1, .25); ps = [P(rect(0, .3, tw, .6), 0)]
     y, wd = 0., u(.8, 1.3)
     for i in range(n):
@@ -79,7 +117,47 @@ def pine(r, u):
     if r.random() < .5: ps.append(P(ell(0, y-hh*.5, .1, .1, n=10), 2, True))
     return ps
 
+def cactus(r, u):
+    "A rounded column with 1-3 bent arms, maybe a pot and a flower"
+    w, h = u(.3, .45), u(1.2, 1.7); ps = []
+    for _ in range(r.integers(1, 4)):
+        s = r.choice([-1, 1]); y = u(-.3, .2)*h; al, ah = u(.25, .45), u(.3, .6)
+        ps.append(P([[0, y], [s*al, y], [s*al, y-ah], [s*(al+.2), y-ah], [s*(al+.2), y+.2], [0, y+.2]], 0))
+    ps += [P(np.concatenate([ell(0, -h/2, w/2, w/2, t0=PI, t1=2*PI, n=10), [[w/2, h/2], [-w/2, h/2]]]), 0)]
+    if r.random() < .7: ps.append(P([[-w*1.1, h/2], [w*1.1, h/2], [w*.8, h/2+.4], [-w*.8, h/2+.4]], 1))
+    if r.random() < .4: ps.append(P(ell(0, -h/2-w*.4, .1, .1, n=8), 2, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #aec8ff7d
+def flower(r, u):
+    "4-9 petals round a centre on a wavy stem with 0-2 leaves"
+    n, pl, sc = r.integers(4, 10), u(.25, .45), u(.12, .22); a0 = u(0, 2*PI); cy = -u(.3, .6)
+    ps = [L(wave(0, cy, u(-.2, .2), 1., u(0, .1), .5), 1, False, .06)]
+    for _ in range(r.integers(0, 3)): y = u(.1, .7); s = r.choice([-1, 1]); ps.append(P(ell(s*.18, y, .2, .08, s*u(.3, .7), n=12), 1, True))
+    for k in range(n):
+        a = a0 + 2*PI*k/n; ps.append(P(ell(np.cos(a)*(sc+pl*.6), cy+np.sin(a)*(sc+pl*.6), pl*.7, pl*u(.25, .4), a, n=14), 0))
+    ps.append(P(ell(0, cy, sc, sc, n=16), 2))
+    return ps
+
+def mushroom(r, u):
+    "A domed cap with 0-5 spots on a flared stem"
+    cw, ch, sw, sh = u(1.2, 2.), u(.4, .8), u(.3, .55), u(.5, .9)
+    ps = [P([[-sw/2, 0], [sw/2, 0], [sw/2*u(1, 1.3), sh], [-sw/2*u(1, 1.3), sh]], 1),
+          P(np.concatenate([ell(0, 0, cw/2, ch, t0=PI, t1=2*PI, n=20), [[cw/2*.8, .1], [-cw/2*.8, .1]]]), 0)]
+    for _ in range(r.integers(0, 6)): ps.append(P(ell(u(-.35, .35)*cw, -u(.2, .65)*ch, .08, .06, n=8), 2, True))
+    return ps
+
+def apple(r, u):
+    "Two half-ellipses, a stalk, maybe a leaf"
+    R = u(.7, 1.); sq = u(.85, 1.1)
+    ps = [P(np.concatenate([ell(-R*.3, 0, R*.7, R*sq, t0=PI/2, t1=3*PI/2, n=14), ell(R*.3, 0, R*.7, R*sq, t0=-PI/2, t1=PI/2, n=14)]), 0),
+          L([[0, -R*sq*.8], [u(-.1, .15), -R*sq-u(.2, .4)]], 1, False, .06)]
+    if r.random() < .7: ps.append(P(ell(.2, -R*sq-.15, .2, .08, u(-.6, -.2), n=12), 2, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #9d250950
 def fish(r, u):
+    "An oval body, a forked tail, maybe a dorsal fin, an eye and 0-3 stripes"
     rx, ry = u(.6, 1.), u(.25, .5); tl = u(.3, .6)
     ps = [P([[rx*.85, 0], [rx+tl, -u(.2, .5)], [rx+tl*u(.5, .9), 0], [rx+tl, u(.2, .5)]], 1), P(ell(0, 0, rx, ry), 0)]
     if r.random() < .7: ps.insert(0, P([[-rx*.3, -ry*.8], [u(0, .3), -ry-u(.15, .4)], [rx*.4, -ry*.7]], 1, True))
@@ -87,35 +165,45 @@ def fish(r, u):
     for x in np.linspace(-rx*.2, rx*.5, r.integers(0, 4)): ps.append(L([[x, -ry*.8], [x, ry*.8]], 2, True, .05))
     return ps
 
-def car(r, u):
-    w, h = u(1.6, 2.2), u(.35, .55); cw, ch, cx = u(.4, .7)*w, u(.3, .5), u(-.2, .15)
-    ps = [P([[cx-cw/2, -h/2], [cx-cw/2+u(.05, .2), -h/2-ch], [cx+cw/2-u(.05, .25), -h/2-ch], [cx+cw/2, -h/2]], 0),
-          P(rect(0, 0, w, h), 0)]
-    wr = u(.17, .25)
-    for x in (-w/2+u(.25, .4), w/2-u(.25, .4)):
-        ps.append(P(ell(x, h/2, wr, wr, n=16), 1)); ps.append(P(ell(x, h/2, wr*.45, wr*.45, n=10), 2, True))
-    ps.append(P(rect(cx, -h/2-ch*.5, cw*.6, ch*.55), 3, True))
-    ps.append(P(ell(w/2-.08, -h*.15, .06, .05, n=8), 4, True))
+def cat(r, u):
+    "A round head with pointed ears, eyes, a nose and 1-3 whiskers a side"
+    hr = u(.6, .8); el = u(.3, .5); ps = []
+    for s in (-1, 1): ps.append(P([[s*hr*.85, -hr*.3], [s*hr*u(.55, .95), -hr-el], [s*hr*.15, -hr*.85]], 0))
+    ps.append(P(ell(0, 0, hr, hr*u(.8, 1.), n=24), 0))
+    es = u(.06, .12)
+    for s in (-1, 1): ps.append(P(ell(s*hr*.38, -hr*.15, es, es*u(1, 1.6), n=10), 1, True))
+    ps.append(P([[-.07, hr*.15], [.07, hr*.15], [0, hr*.25]], 2, True))
+    for s in (-1, 1):
+        for k in range(r.integers(1, 4)): ps.append(L([[s*hr*.25, hr*.3], [s*hr*1.2, hr*(.1+.15*k)]], 1, True, .025))
     return ps
 
-def cup(r, u):
-    wt, wb, h = u(.7, 1.1), u(.5, .9), u(.8, 1.3)
-    ps = [L(ell(wt/2, 0, u(.2, .35), u(.2, .35), t0=-PI/2, t1=PI/2, n=12), 0, False, .1),
-          P([[-wt/2, -h/2], [wt/2, -h/2], [wb/2, h/2], [-wb/2, h/2]], 0)]
-    if r.random() < .6: ps.append(P(ell(0, h/2+.04, wt*.85, .08, n=20), 1))
-    for i in range(r.integers(0, 3)): ps.append(L(wave(-.15+.2*i, -h/2-.1, -.15+.2*i, -h/2-.5, .05, 1), 2, True, .04))
-    if r.random() < .5: ps.append(P(rect(0, u(-.1, .2), wt*.5, .15), 2, True))
+# %% ../../nbs/93_data.synthetic.ipynb #fb6b1f1f
+def bird(r, u):
+    "A body, a tail, two legs, a head with a beak and an eye, a wing"
+    bx, by = u(.6, .9), u(.35, .55); hr = u(.22, .32); nk = u(-.1, .1)
+    ps = [P([[bx*.8, 0], [bx+u(.3, .6), -u(0, .3)], [bx+u(.3, .6), u(0, .3)]], 0),
+          L([[-.1, by*.8], [-.1, by+.35]], 2, True, .04), L([[.15, by*.8], [.15, by+.35]], 2, True, .04),
+          P(ell(0, 0, bx, by, n=24), 0), P(ell(-bx*.8, -by*.7+nk, hr, hr, n=16), 0),
+          P([[-bx*.8-hr*.8, -by*.8+nk], [-bx*.8-hr-u(.15, .35), -by*.7+nk], [-bx*.8-hr*.8, -by*.55+nk]], 1),
+          P(ell(u(-.1, .2), -by*.1, bx*.55, by*.45, u(-.4, .2), n=16), 3)]
+    ps.append(P(ell(-bx*.85, -by*.8+nk, .05, .05, n=8), 2, True))
     return ps
 
-def lamp(r, u):
-    bw, ph, sw, sh = u(.4, .8), u(.8, 1.4), u(.5, 1.), u(.4, .7)
-    bend = u(-.4, .4)
-    ps = [P(ell(0, ph, bw/2, .1, n=16), 0), L([[0, ph], [bend*.5, ph*.5], [bend, 0]], 1, False, .06),
-          P([[bend-sw*.3, -sh], [bend+sw*.3, -sh], [bend+sw/2, 0], [bend-sw/2, 0]], 2)]
-    if r.random() < .5: ps.append(P(ell(bend, .05, .1, .08, n=10), 3, True))
+def butterfly(r, u):
+    "Upper wings (and, most of the time, lower ones) with spots, antennae and a body"
+    ww, wh, lw = u(.6, .9), u(.5, .8), u(.4, .65); ang = u(.1, .5)
+    ps = []
+    for s in (-1, 1):
+        ps.append(P(ell(s*ww*.6, -wh*.5, ww*.6, wh*.6, s*ang, n=20), 0))
+        if r.random() < .85: ps.append(P(ell(s*lw*.55, lw*.5, lw*.5, lw*.55, -s*ang, n=16), 1))
+        ps.append(P(ell(s*ww*.6, -wh*.5, ww*.2, wh*.2, n=10), 2, True))
+        ps.append(L([[0, -.6], [s*u(.15, .35), -1.]], 3, True, .03))
+    ps.append(P(ell(0, 0, .08, u(.5, .7), n=14), 3))
     return ps
 
+# %% ../../nbs/93_data.synthetic.ipynb #56378235
 def sun(r, u):
+    "A disc with 6-14 rays (strokes or triangles), maybe eyes"
     rr, n, rl = u(.45, .65), r.integers(6, 15), u(.2, .45); a0 = u(0, 2*PI)
     ps = [P(ell(0, 0, rr, rr, n=28), 0)]
     for k in range(n):
@@ -127,54 +215,8 @@ def sun(r, u):
         for x in (-.15, .15): ps.append(P(ell(x, -.1, .05, .06, n=8), 1, True))
     return ps
 
-def flower(r, u):
-    n, pl, sc = r.integers(4, 10), u(.25, .45), u(.12, .22); a0 = u(0, 2*PI); cy = -u(.3, .6)
-    ps = [L(wave(0, cy, u(-.2, .2), 1., u(0, .1), .5), 1, False, .06)]
-    for _ in range(r.integers(0, 3)): y = u(.1, .7); s = r.choice([-1, 1]); ps.append(P(ell(s*.18, y, .2, .08, s*u(.3, .7), n=12), 1, True))
-    for k in range(n):
-        a = a0 + 2*PI*k/n; ps.append(P(ell(np.cos(a)*(sc+pl*.6), cy+np.sin(a)*(sc+pl*.6), pl*.7, pl*u(.25, .4), a, n=14), 0))
-    ps.append(P(ell(0, cy, sc, sc, n=16), 2))
-    return ps
-
-def umbrella(r, u):
-    w, h = u(1.4, 2.), u(.5, .9); n = r.integers(3, 7); hl = u(.8, 1.3)
-    top = ell(0, 0, w/2, h, t0=PI, t1=2*PI, n=20)
-    xs = np.linspace(w/2, -w/2, n+1); scal = []
-    for a, b in zip(xs[:-1], xs[1:]): scal += list(ell((a+b)/2, 0, (a-b)/2, .12, t0=0, t1=PI, n=6))
-    ps = [L([[0, 0], [0, hl], [.12, hl+.12], [.24, hl]], 1, False, .07), P(np.concatenate([top, scal]), 0)]
-    for x in xs[1:-1]: ps.append(L([[0, -h], [x, 0]], 2, True, .03))
-    return ps
-
-def boat(r, u):
-    w, hh = u(1.4, 2.), u(.25, .45); mh = u(.9, 1.5); mx = u(-.3, .3)
-    ps = [P([[-w/2, 0], [w/2, 0], [w/2-u(.1, .4), hh], [-w/2+u(.1, .4), hh]], 0), L([[mx, 0], [mx, -mh]], 1, False, .05)]
-    ps.append(P([[mx+.05, -mh*.95], [mx+.05, -.1], [mx+u(.5, .9), -.1]], 2))
-    if r.random() < .6: ps.append(P([[mx-.05, -mh*.8], [mx-.05, -.1], [mx-u(.3, .6), -.1]], 2))
-    if r.random() < .5: ps.append(P([[mx, -mh], [mx+.25, -mh+.07], [mx, -mh+.14]], 3, True))
-    for x in np.linspace(-w/3, w/3, r.integers(0, 4)): ps.append(P(ell(x, hh*.45, .05, .05, n=8), 4, True))
-    return ps
-
-def key(r, u):
-    br, sl, sw = u(.3, .5), u(1.1, 1.7), u(.1, .18)
-    ps = [P(rect(br+sl/2-.05, 0, sl, sw), 0), P(ell(0, 0, br, br*u(.8, 1.1), n=20), 0), P(ell(0, 0, br*.4, br*.4, n=12), 1, True)]
-    for k in range(r.integers(1, 5)): ps.append(P(rect(br+sl-.1-k*.18, sw/2+.1, .1, u(.12, .3)), 0))
-    return ps
-
-def bottle(r, u):
-    bw, bh, nw, nh = u(.5, .8), u(.9, 1.4), u(.15, .3), u(.3, .6)
-    ps = [P(rect(0, bh/2, bw, bh), 0), P([[-bw/2, 0], [bw/2, 0], [nw/2, -u(.15, .35)], [-nw/2, -u(.15, .35)]], 0)]
-    top = ps[1]['p'][2, 1]; ps.append(P(rect(0, top-nh/2, nw, nh), 0)); ps.append(P(rect(0, top-nh-.05, nw*1.2, .12), 1))
-    if r.random() < .7: ps.append(P(rect(0, bh*u(.4, .6), bw*.9, bh*u(.25, .4)), 2, True))
-    return ps
-
-def star(r, u):
-    k, ir = r.integers(5, 8), u(.35, .55); a0 = u(0, 2*PI)
-    a = a0 + np.arange(2*k)*PI/k; rad = np.where(np.arange(2*k) % 2 == 0, 1., ir)
-    ps = [P(np.stack([rad*np.cos(a), rad*np.sin(a)*u(.85, 1.1)], 1), 0)]
-    if r.random() < .4: ps.append(P(ell(0, 0, ir*.4, ir*.4, n=10), 1, True))
-    return ps
-
 def moon(r, u):
+    "A crescent with 0-3 craters"
     R, off, rr = 1., u(.3, .6), u(.75, 1.)
     t = np.linspace(-PI/2, PI/2, 20); outer = np.stack([R*np.cos(t), R*np.sin(t)], 1)
     inner = np.stack([off*R*np.cos(t[::-1])*rr, R*np.sin(t[::-1])], 1)
@@ -182,7 +224,17 @@ def moon(r, u):
     for _ in range(r.integers(0, 4)): ps.append(P(ell(u(.6, .8), u(-.4, .4), .07, .07, n=8), 1, True))
     return ps
 
+def star(r, u):
+    "A 5-7 pointed star, maybe a dot in the middle"
+    k, ir = r.integers(5, 8), u(.35, .55); a0 = u(0, 2*PI)
+    a = a0 + np.arange(2*k)*PI/k; rad = np.where(np.arange(2*k) % 2 == 0, 1., ir)
+    ps = [P(np.stack([rad*np.cos(a), rad*np.sin(a)*u(.85, 1.1)], 1), 0)]
+    if r.random() < .4: ps.append(P(ell(0, 0, ir*.4, ir*.4, n=10), 1, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #0cb8a9bd
 def balloon(r, u):
+    "1-3 balloons, each with a knot on a wavy string"
     n = r.integers(1, 4); ps = []
     for i in range(n):
         x, y, rx = (i-(n-1)/2)*u(.5, .7), -u(.3, .7), u(.3, .45)
@@ -190,70 +242,18 @@ def balloon(r, u):
         ps.append(P(ell(x, y, rx, rx*1.25, n=20), 0)); ps.append(P([[x, y+rx*1.2], [x-.07, y+rx*1.25+.1], [x+.07, y+rx*1.25+.1]], 0, True))
     return ps
 
-def mushroom(r, u):
-    cw, ch, sw, sh = u(1.2, 2.), u(.4, .8), u(.3, .55), u(.5, .9)
-    ps = [P([[-sw/2, 0], [sw/2, 0], [sw/2*u(1, 1.3), sh], [-sw/2*u(1, 1.3), sh]], 1),
-          P(np.concatenate([ell(0, 0, cw/2, ch, t0=PI, t1=2*PI, n=20), [[cw/2*.8, .1], [-cw/2*.8, .1]]]), 0)]
-    for _ in range(r.integers(0, 6)): ps.append(P(ell(u(-.35, .35)*cw, -u(.2, .65)*ch, .08, .06, n=8), 2, True))
-    return ps
-
-def table(r, u):
-    w, t, lh, sp = u(1.5, 2.2), u(.1, .2), u(.8, 1.2), u(0, .2)
-    ps = [P(rect(0, 0, w, t), 0)]
-    nl = r.choice([2, 3]); xs = np.linspace(-w/2+.15, w/2-.15, nl)
-    for x in xs: ps.append(P([[x-.05, t/2], [x+.05, t/2], [x+.05+np.sign(x)*sp, lh], [x-.05+np.sign(x)*sp, lh]], 0))
-    if r.random() < .5: ps.append(P(rect(0, lh*.6, w-.3, .06), 1, True))
-    if r.random() < .4: ps.append(P(ell(u(-.4, .4), -t/2-.2, .15, .2, n=12), 2, True))
-    return ps
-
-def chair(r, u):
-    sw, bh, lh = u(.8, 1.2), u(.7, 1.3), u(.6, 1.)
-    ps = [P(rect(0, 0, sw, .12), 0), P(rect(-sw/2+.06, -bh/2, .12, bh), 0), P(rect(-sw/2+.06, lh/2, .1, lh), 0), P(rect(sw/2-.06, lh/2, .1, lh), 0)]
-    for k in range(r.integers(0, 4)): ps.append(P(rect(-sw/2+.06+.06+.12*(k+1)*.7, -bh*(.3+.2*k), .25, .08), 1, True))
-    if r.random() < .5: ps.append(P(rect(sw/2-.06, -.25, .08, .5), 0, True))
-    return ps
-
-def bicycle(r, u):
-    wr, wb = u(.4, .55), u(1.1, 1.5); sx = u(-.1, .1); hy = -u(.5, .8)
-    a, b = [-wb/2, 0], [wb/2, 0]; seat = [-wb*.15+sx, hy]; head = [wb*.3, hy]; crank = [-.05, .05]
-    ps = [P(ell(*a, wr, wr, n=24), 0, False, .07), P(ell(*b, wr, wr, n=24), 0, False, .07)]
-    for ps_ in ([a, crank, seat, a], [crank, head], [seat, head], [head, b]): ps.append(L(ps_, 1, False, .06))
-    ps.append(L([[seat[0]-.15, seat[1]-.08], [seat[0]+.12, seat[1]-.08]], 2, False, .08))
-    ps.append(L([head, [head[0]-u(0, .15), head[1]-.25], [head[0]-u(.15, .3), head[1]-.25]], 2, False, .05))
-    if r.random() < .5: ps.append(P(ell(*crank, .1, .1, n=10), 2, True))
-    return ps
-
-# %% ../../nbs/93_data.synthetic.ipynb #80dde885
-def guitar(r, u):
-    R1, R2, nl = u(.4, .55), u(.3, .42), u(1., 1.5)
-    ps = [P(rect(0, -R1-R2-nl/2, .14, nl+.4), 1), P(ell(0, 0, R1, R1*u(.9, 1.1), n=24), 0), P(ell(0, -R1-R2*.5, R2, R2, n=20), 0),
-          P(rect(0, -R1-R2-nl-.2, .24, .3), 1)]
-    ps.append(P(ell(0, -R1*.15, R2*.35, R2*.35, n=12), 2, True))
-    if r.random() < .6: ps.append(P(rect(0, R1*.45, .3, .07), 1, True))
-    return ps
-
-def cat(r, u):
-    hr = u(.6, .8); el = u(.3, .5); ps = []
-    for s in (-1, 1): ps.append(P([[s*hr*.85, -hr*.3], [s*hr*u(.55, .95), -hr-el], [s*hr*.15, -hr*.85]], 0))
-    ps.append(P(ell(0, 0, hr, hr*u(.8, 1.), n=24), 0))
-    es = u(.06, .12)
-    for s in (-1, 1): ps.append(P(ell(s*hr*.38, -hr*.15, es, es*u(1, 1.6), n=10), 1, True))
-    ps.append(P([[-.07, hr*.15], [.07, hr*.15], [0, hr*.25]], 2, True))
-    for s in (-1, 1):
-        for k in range(r.integers(1, 4)): ps.append(L([[s*hr*.25, hr*.3], [s*hr*1.2, hr*(.1+.15*k)]], 1, True, .025))
-    return ps
-
-def bird(r, u):
-    bx, by = u(.6, .9), u(.35, .55); hr = u(.22, .32); nk = u(-.1, .1)
-    ps = [P([[bx*.8, 0], [bx+u(.3, .6), -u(0, .3)], [bx+u(.3, .6), u(0, .3)]], 0),
-          L([[-.1, by*.8], [-.1, by+.35]], 2, True, .04), L([[.15, by*.8], [.15, by+.35]], 2, True, .04),
-          P(ell(0, 0, bx, by, n=24), 0), P(ell(-bx*.8, -by*.7+nk, hr, hr, n=16), 0),
-          P([[-bx*.8-hr*.8, -by*.8+nk], [-bx*.8-hr-u(.15, .35), -by*.7+nk], [-bx*.8-hr*.8, -by*.55+nk]], 1),
-          P(ell(u(-.1, .2), -by*.1, bx*.55, by*.45, u(-.4, .2), n=16), 3)]
-    ps.append(P(ell(-bx*.85, -by*.8+nk, .05, .05, n=8), 2, True))
+def kite(r, u):
+    "A diamond with crossed spars and a wavy tail carrying 0-3 bows"
+    w, h, cy = u(.7, 1.2), u(1., 1.5), u(.3, .45)
+    ps = [L(wave(0, h*(1-cy), u(-.3, .3), 1.6, .1, 1.5), 1, False, .03), P([[0, 0], [w/2, h*cy], [0, h], [-w/2, h*cy]]+np.array([0, -h/2]), 0)]
+    ps += [L([[0, -h/2], [0, h/2]], 1, True, .03), L([[-w/2, h*cy-h/2], [w/2, h*cy-h/2]], 1, True, .03)]
+    for k in range(r.integers(0, 4)):
+        t = (k+1)/4; x, y = ps[0]['p'][int(t*15)]
+        ps.append(P([[x-.1, y-.06], [x+.1, y+.06], [x+.1, y-.06], [x-.1, y+.06]], 2, True))
     return ps
 
 def snowman(r, u):
+    "2-3 stacked balls, a hat, a carrot nose, eyes, maybe stick arms, 0-3 buttons"
     n = r.choice([2, 3]); rs = sorted(u(.3, .6, n), reverse=True); y = 0.; ps = []; cs = []
     for rr in rs: ps.append(P(ell(0, y-rr, rr, rr, n=22), 0)); cs.append(y-rr); y -= 2*rr*.9
     hr = rs[-1]; hy = cs[-1]
@@ -266,7 +266,62 @@ def snowman(r, u):
     for k in range(r.integers(0, 4)): ps.append(P(ell(0, cs[-2 if n == 3 else 0]-.2+k*.2, .05, .05, n=8), 1, True))
     return ps
 
+# %% ../../nbs/93_data.synthetic.ipynb #6575b8a5
+def car(r, u):
+    "A body, a cabin with a window, two wheels with hubs and a headlight"
+    w, h = u(1.6, 2.2), u(.35, .55); cw, ch, cx = u(.4, .7)*w, u(.3, .5), u(-.2, .15)
+    ps = [P([[cx-cw/2, -h/2], [cx-cw/2+u(.05, .2), -h/2-ch], [cx+cw/2-u(.05, .25), -h/2-ch], [cx+cw/2, -h/2]], 0),
+          P(rect(0, 0, w, h), 0)]
+    wr = u(.17, .25)
+    for x in (-w/2+u(.25, .4), w/2-u(.25, .4)):
+        ps.append(P(ell(x, h/2, wr, wr, n=16), 1)); ps.append(P(ell(x, h/2, wr*.45, wr*.45, n=10), 2, True))
+    ps.append(P(rect(cx, -h/2-ch*.5, cw*.6, ch*.55), 3, True))
+    ps.append(P(ell(w/2-.08, -h*.15, .06, .05, n=8), 4, True))
+    return ps
+
+def truck(r, u):
+    "A cargo box, a cab with a window, 2-3 wheels with hubs"
+    cl, cw, ch = u(1.2, 1.8), u(.45, .7), u(.6, .9)
+    ps = [P(rect(-cl/2, 0, cl, ch), 0), P([[0, ch/2], [0, -ch/2+.1-u(0, .2)], [cw*.6, -ch/2+.1-u(0, .2)], [cw, 0], [cw, ch/2]], 1)]
+    wr = u(.16, .22); nw = r.integers(2, 4)
+    for x in list(np.linspace(-cl+.25, -.25, nw-1)) + [cw*.6]: ps.append(P(ell(x, ch/2, wr, wr, n=14), 2)); ps.append(P(ell(x, ch/2, wr*.4, wr*.4, n=8), 3, True))
+    ps.append(P(rect(cw*.45, -ch/4, cw*.4, ch*.3), 3, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #dcb98666
+def boat(r, u):
+    "A hull, a mast, one or two sails, maybe a flag, 0-3 portholes"
+    w, hh = u(1.4, 2.), u(.25, .45); mh = u(.9, 1.5); mx = u(-.3, .3)
+    ps = [P([[-w/2, 0], [w/2, 0], [w/2-u(.1, .4), hh], [-w/2+u(.1, .4), hh]], 0), L([[mx, 0], [mx, -mh]], 1, False, .05)]
+    ps.append(P([[mx+.05, -mh*.95], [mx+.05, -.1], [mx+u(.5, .9), -.1]], 2))
+    if r.random() < .6: ps.append(P([[mx-.05, -mh*.8], [mx-.05, -.1], [mx-u(.3, .6), -.1]], 2))
+    if r.random() < .5: ps.append(P([[mx, -mh], [mx+.25, -mh+.07], [mx, -mh+.14]], 3, True))
+    for x in np.linspace(-w/3, w/3, r.integers(0, 4)): ps.append(P(ell(x, hh*.45, .05, .05, n=8), 4, True))
+    return ps
+
+def bicycle(r, u):
+    "Two wheels, a frame, a saddle and handlebars, maybe a chainring"
+    wr, wb = u(.4, .55), u(1.1, 1.5); sx = u(-.1, .1); hy = -u(.5, .8)
+    a, b = [-wb/2, 0], [wb/2, 0]; seat = [-wb*.15+sx, hy]; head = [wb*.3, hy]; crank = [-.05, .05]
+    ps = [P(ell(*a, wr, wr, n=24), 0, False, .07), P(ell(*b, wr, wr, n=24), 0, False, .07)]
+    for ps_ in ([a, crank, seat, a], [crank, head], [seat, head], [head, b]): ps.append(L(ps_, 1, False, .06))
+    ps.append(L([[seat[0]-.15, seat[1]-.08], [seat[0]+.12, seat[1]-.08]], 2, False, .08))
+    ps.append(L([head, [head[0]-u(0, .15), head[1]-.25], [head[0]-u(.15, .3), head[1]-.25]], 2, False, .05))
+    if r.random() < .5: ps.append(P(ell(*crank, .1, .1, n=10), 2, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #4767c881
+def airplane(r, u):
+    "A fuselage, two swept wings, a tail fin and 0-5 windows"
+    L_, R = u(1.6, 2.2), u(.15, .25); wx, wl, sw = u(-.2, .2), u(.6, 1.), u(.1, .4)
+    ps = [P([[wx-.2, 0], [wx+.2, 0], [wx+.2+sw, -wl], [wx+sw, -wl]], 1), P(ell(0, 0, L_/2, R, n=24), 0),
+          P([[wx-.2, 0], [wx+.2, 0], [wx+.2+sw, wl], [wx+sw, wl]], 1),
+          P([[L_/2-.35, -R*.5], [L_/2-.05, -R*.5], [L_/2+.05, -R-u(.25, .45)], [L_/2-.1, -R-u(.25, .45)]], 1)]
+    for x in np.linspace(-L_/2+.3, L_/2-.5, r.integers(0, 6)): ps.append(P(ell(x, -R*.2, .04, .04, n=8), 2, True))
+    return ps
+
 def rocket(r, u):
+    "A body, a nose cone, two fins, 1-2 portholes, maybe a flame"
     w, h, nh = u(.4, .6), u(1.2, 1.7), u(.4, .7)
     ps = []
     if r.random() < .6: ps.append(P([[-w*.35, h/2], [w*.35, h/2], [0, h/2+u(.3, .6)]], 3, True))
@@ -276,7 +331,55 @@ def rocket(r, u):
     for k in range(r.integers(1, 3)): ps.append(P(ell(0, -h/4+k*.3, w*.25, w*.25, n=12), 2, True))
     return ps
 
+# %% ../../nbs/93_data.synthetic.ipynb #362badaa
+def cup(r, u):
+    "A tapered cup with a handle, maybe a saucer, a band and 0-2 wisps of steam"
+    wt, wb, h = u(.7, 1.1), u(.5, .9), u(.8, 1.3)
+    ps = [L(ell(wt/2, 0, u(.2, .35), u(.2, .35), t0=-PI/2, t1=PI/2, n=12), 0, False, .1),
+          P([[-wt/2, -h/2], [wt/2, -h/2], [wb/2, h/2], [-wb/2, h/2]], 0)]
+    if r.random() < .6: ps.append(P(ell(0, h/2+.04, wt*.85, .08, n=20), 1))
+    for i in range(r.integers(0, 3)): ps.append(L(wave(-.15+.2*i, -h/2-.1, -.15+.2*i, -h/2-.5, .05, 1), 2, True, .04))
+    if r.random() < .5: ps.append(P(rect(0, u(-.1, .2), wt*.5, .15), 2, True))
+    return ps
+
+def bucket(r, u):
+    "A tapered pail with a bail handle, a rim and 0-2 bands"
+    wt, wb, h = u(1., 1.4), u(.6, 1.), u(.8, 1.2)
+    ps = [L(ell(0, -h/2, wt/2, h*u(.4, .7), t0=PI, t1=2*PI, n=14), 1, False, .05), P([[-wt/2, -h/2], [wt/2, -h/2], [wb/2, h/2], [-wb/2, h/2]], 0),
+          P(ell(0, -h/2, wt/2, .08, n=16), 2, True)]
+    for k in range(r.integers(0, 3)): ps.append(P(rect(0, -h/2+h*(.3+.25*k), (wt+wb)/2*.95, .06), 2, True))
+    return ps
+
+def bottle(r, u):
+    "A body, shoulders, a neck and a cap, maybe a label"
+    bw, bh, nw, nh = u(.5, .8), u(.9, 1.4), u(.15, .3), u(.3, .6)
+    ps = [P(rect(0, bh/2, bw, bh), 0), P([[-bw/2, 0], [bw/2, 0], [nw/2, -u(.15, .35)], [-nw/2, -u(.15, .35)]], 0)]
+    top = ps[1]['p'][2, 1]; ps.append(P(rect(0, top-nh/2, nw, nh), 0)); ps.append(P(rect(0, top-nh-.05, nw*1.2, .12), 1))
+    if r.random() < .7: ps.append(P(rect(0, bh*u(.4, .6), bw*.9, bh*u(.25, .4)), 2, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #160a8900
+def candle(r, u):
+    "A candle with a wick and a flame, maybe a dish, 0-2 drips"
+    w, h = u(.3, .55), u(.8, 1.4)
+    ps = []
+    if r.random() < .6: ps.append(P(ell(0, h/2, w*u(1.3, 2), .12, n=16), 2))
+    ps += [P(rect(0, 0, w, h), 0), L([[0, -h/2], [0, -h/2-.1]], 3, True, .03),
+           P(np.concatenate([ell(0, -h/2-.25, .12, .15, t0=0, t1=PI, n=10), [[0, -h/2-.25-u(.3, .45)]]]), 1)]
+    for _ in range(r.integers(0, 3)): x = u(-w/2, w/2); ps.append(P(ell(x, -h/2+.1, .05, u(.08, .2), n=8), 0, True))
+    return ps
+
+def lamp(r, u):
+    "A base, a bent pole and a trapezoid shade, maybe a bulb"
+    bw, ph, sw, sh = u(.4, .8), u(.8, 1.4), u(.5, 1.), u(.4, .7)
+    bend = u(-.4, .4)
+    ps = [P(ell(0, ph, bw/2, .1, n=16), 0), L([[0, ph], [bend*.5, ph*.5], [bend, 0]], 1, False, .06),
+          P([[bend-sw*.3, -sh], [bend+sw*.3, -sh], [bend+sw/2, 0], [bend-sw/2, 0]], 2)]
+    if r.random() < .5: ps.append(P(ell(bend, .05, .1, .08, n=10), 3, True))
+    return ps
+
 def clock(r, u):
+    "A round (or square) face with 4 or 12 ticks and two hands, maybe bells"
     R = 1.; sq = r.random() < .3
     ps = [P(rect(0, 0, 2*R, 2*R) if sq else ell(0, 0, R, R, n=28), 0), P(rect(0, 0, 1.7*R, 1.7*R) if sq else ell(0, 0, .85*R, .85*R, n=28), 1)]
     nt = r.choice([4, 12])
@@ -286,7 +389,43 @@ def clock(r, u):
         for s in (-1, 1): ps.append(P(ell(s*.6, -.95, .22, .15, n=12), 3, True))
     return ps
 
+# %% ../../nbs/93_data.synthetic.ipynb #bb7a64c5
+def key(r, u):
+    "A ring bow with a hole, a shaft and 1-4 teeth"
+    br, sl, sw = u(.3, .5), u(1.1, 1.7), u(.1, .18)
+    ps = [P(rect(br+sl/2-.05, 0, sl, sw), 0), P(ell(0, 0, br, br*u(.8, 1.1), n=20), 0), P(ell(0, 0, br*.4, br*.4, n=12), 1, True)]
+    for k in range(r.integers(1, 5)): ps.append(P(rect(br+sl-.1-k*.18, sw/2+.1, .1, u(.12, .3)), 0))
+    return ps
+
+def hammer(r, u):
+    "A handle and a head, maybe a claw and a grip"
+    hl, hw, head = u(1.4, 2.), u(.1, .18), u(.6, 1.)
+    ps = [P(rect(0, hl/2-.2, hw, hl), 0), P(rect(u(-.1, .1), -.2, head, u(.2, .35)), 1)]
+    if r.random() < .5: ps.append(P([[head/2-.05, -.3], [head/2+u(.2, .4), -.45], [head/2-.05, -.1]], 1))
+    if r.random() < .5: ps.append(P(rect(0, hl-.45, hw*1.4, hl*.3), 2, True))
+    return ps
+
+def axe(r, u):
+    "A handle and a blade with a curved edge, maybe a spike at the back"
+    hl, bw, bh = u(1.4, 2.), u(.4, .7), u(.5, .9)
+    edge = ell(bw, 0, u(.1, .25), bh/2, t0=-PI/2, t1=PI/2, n=12)
+    ps = [P(rect(0, .3, .14, hl), 0), P(np.concatenate([[[0, -.15]], edge, [[0, .15]]]) + [0, -hl/2+.5], 1)]
+    if r.random() < .4: ps.append(P([[0, -hl/2+.4], [-u(.2, .35), -hl/2+.5], [0, -hl/2+.6]], 1, True))
+    return ps
+
+# %% ../../nbs/93_data.synthetic.ipynb #e1d35fc4
+def umbrella(r, u):
+    "A canopy with a scalloped edge, 2-5 ribs and a hooked handle"
+    w, h = u(1.4, 2.), u(.5, .9); n = r.integers(3, 7); hl = u(.8, 1.3)
+    top = ell(0, 0, w/2, h, t0=PI, t1=2*PI, n=20)
+    xs = np.linspace(w/2, -w/2, n+1); scal = []
+    for a, b in zip(xs[:-1], xs[1:]): scal += list(ell((a+b)/2, 0, (a-b)/2, .12, t0=0, t1=PI, n=6))
+    ps = [L([[0, 0], [0, hl], [.12, hl+.12], [.24, hl]], 1, False, .07), P(np.concatenate([top, scal]), 0)]
+    for x in xs[1:-1]: ps.append(L([[0, -h], [x, 0]], 2, True, .03))
+    return ps
+
 def glasses(r, u):
+    "Two round or square lenses, a bridge and two temples"
     lw, lh, gap = u(.5, .8), u(.35, .6), u(.15, .35); rnd = r.random() < .5
     ps = []
     for s in (-1, 1):
@@ -296,107 +435,22 @@ def glasses(r, u):
     ps.append(L(ell(0, -lh*.1, gap/2, .1, t0=PI, t1=2*PI, n=8), 1, False, .05))
     return ps
 
-def hammer(r, u):
-    hl, hw, head = u(1.4, 2.), u(.1, .18), u(.6, 1.)
-    ps = [P(rect(0, hl/2-.2, hw, hl), 0), P(rect(u(-.1, .1), -.2, head, u(.2, .35)), 1)]
-    if r.random() < .5: ps.append(P([[head/2-.05, -.3], [head/2+u(.2, .4), -.45], [head/2-.05, -.1]], 1))
-    if r.random() < .5: ps.append(P(rect(0, hl-.45, hw*1.4, hl*.3), 2, True))
-    return ps
-
-def axe(r, u):
-    hl, bw, bh = u(1.4, 2.), u(.4, .7), u(.5, .9)
-    edge = ell(bw, 0, u(.1, .25), bh/2, t0=-PI/2, t1=PI/2, n=12)
-    ps = [P(rect(0, .3, .14, hl), 0), P(np.concatenate([[[0, -.15]], edge, [[0, .15]]]) + [0, -hl/2+.5], 1)]
-    if r.random() < .4: ps.append(P([[0, -hl/2+.4], [-u(.2, .35), -hl/2+.5], [0, -hl/2+.6]], 1, True))
-    return ps
-
-def ladder(r, u):
-    w, h, n, tilt = u(.5, .9), u(1.6, 2.2), r.integers(3, 8), u(0, .15)
-    ps = [L([[-w/2+tilt, -h/2], [-w/2, h/2]], 0, False, .07), L([[w/2-tilt, -h/2], [w/2, h/2]], 0, False, .07)]
-    for y in np.linspace(-h/2+h/(n+1), h/2-h/(n+1), n): ps.append(L([[-w/2+tilt*(.5-y/h), y], [w/2-tilt*(.5-y/h), y]], 0, False, .05))
-    return ps
-
-def candle(r, u):
-    w, h = u(.3, .55), u(.8, 1.4)
-    ps = []
-    if r.random() < .6: ps.append(P(ell(0, h/2, w*u(1.3, 2), .12, n=16), 2))
-    ps += [P(rect(0, 0, w, h), 0), L([[0, -h/2], [0, -h/2-.1]], 3, True, .03),
-           P(np.concatenate([ell(0, -h/2-.25, .12, .15, t0=0, t1=PI, n=10), [[0, -h/2-.25-u(.3, .45)]]]), 1)]
-    for _ in range(r.integers(0, 3)): x = u(-w/2, w/2); ps.append(P(ell(x, -h/2+.1, .05, u(.08, .2), n=8), 0, True))
-    return ps
-
-def kite(r, u):
-    w, h, cy = u(.7, 1.2), u(1., 1.5), u(.3, .45)
-    ps = [L(wave(0, h*(1-cy), u(-.3, .3), 1.6, .1, 1.5), 1, False, .03), P([[0, 0], [w/2, h*cy], [0, h], [-w/2, h*cy]]+np.array([0, -h/2]), 0)]
-    ps += [L([[0, -h/2], [0, h/2]], 1, True, .03), L([[-w/2, h*cy-h/2], [w/2, h*cy-h/2]], 1, True, .03)]
-    for k in range(r.integers(0, 4)):
-        t = (k+1)/4; x, y = ps[0]['p'][int(t*15)]
-        ps.append(P([[x-.1, y-.06], [x+.1, y+.06], [x+.1, y-.06], [x-.1, y+.06]], 2, True))
-    return ps
-
+# %% ../../nbs/93_data.synthetic.ipynb #2b311cef
 def envelope(r, u):
+    "A rectangle with a flap's fold, maybe a stamp and a seal"
     w, h, fd = u(1.4, 2.), u(.8, 1.2), u(.3, .7)
     ps = [P(rect(0, 0, w, h), 0), L([[-w/2, -h/2], [0, -h/2+fd*h], [w/2, -h/2]], 1, False, .04)]
     if r.random() < .5: ps.append(P(rect(w/2-.22, -h/2+.2, .2, .24), 2, True))
     if r.random() < .4: ps.append(P(ell(0, -h/2+fd*h, .1, .1, n=10), 2, True))
     return ps
 
-def tent(r, u):
-    w, h, ax = u(1.4, 2.2), u(.9, 1.4), u(-.2, .2)
-    ps = [P([[-w/2, h/2], [w/2, h/2], [ax, -h/2]], 0), P([[ax-u(.15, .35), h/2], [ax+u(.15, .35), h/2], [ax, h/2-u(.4, .8)*h]], 1)]
-    if r.random() < .6: ps.append(L([[ax, -h/2], [ax, -h/2-.25]], 2, True, .04))
-    if r.random() < .5: ps.append(P([[ax, -h/2-.25], [ax+.2, -h/2-.18], [ax, -h/2-.11]], 3, True))
-    return ps
-
-def bucket(r, u):
-    wt, wb, h = u(1., 1.4), u(.6, 1.), u(.8, 1.2)
-    ps = [L(ell(0, -h/2, wt/2, h*u(.4, .7), t0=PI, t1=2*PI, n=14), 1, False, .05), P([[-wt/2, -h/2], [wt/2, -h/2], [wb/2, h/2], [-wb/2, h/2]], 0),
-          P(ell(0, -h/2, wt/2, .08, n=16), 2, True)]
-    for k in range(r.integers(0, 3)): ps.append(P(rect(0, -h/2+h*(.3+.25*k), (wt+wb)/2*.95, .06), 2, True))
-    return ps
-
-def apple(r, u):
-    R = u(.7, 1.); sq = u(.85, 1.1)
-    ps = [P(np.concatenate([ell(-R*.3, 0, R*.7, R*sq, t0=PI/2, t1=3*PI/2, n=14), ell(R*.3, 0, R*.7, R*sq, t0=-PI/2, t1=PI/2, n=14)]), 0),
-          L([[0, -R*sq*.8], [u(-.1, .15), -R*sq-u(.2, .4)]], 1, False, .06)]
-    if r.random() < .7: ps.append(P(ell(.2, -R*sq-.15, .2, .08, u(-.6, -.2), n=12), 2, True))
-    return ps
-
-def truck(r, u):
-    cl, cw, ch = u(1.2, 1.8), u(.45, .7), u(.6, .9)
-    ps = [P(rect(-cl/2, 0, cl, ch), 0), P([[0, ch/2], [0, -ch/2+.1-u(0, .2)], [cw*.6, -ch/2+.1-u(0, .2)], [cw, 0], [cw, ch/2]], 1)]
-    wr = u(.16, .22); nw = r.integers(2, 4)
-    for x in list(np.linspace(-cl+.25, -.25, nw-1)) + [cw*.6]: ps.append(P(ell(x, ch/2, wr, wr, n=14), 2)); ps.append(P(ell(x, ch/2, wr*.4, wr*.4, n=8), 3, True))
-    ps.append(P(rect(cw*.45, -ch/4, cw*.4, ch*.3), 3, True))
-    return ps
-
-def airplane(r, u):
-    L_, R = u(1.6, 2.2), u(.15, .25); wx, wl, sw = u(-.2, .2), u(.6, 1.), u(.1, .4)
-    ps = [P([[wx-.2, 0], [wx+.2, 0], [wx+.2+sw, -wl], [wx+sw, -wl]], 1), P(ell(0, 0, L_/2, R, n=24), 0),
-          P([[wx-.2, 0], [wx+.2, 0], [wx+.2+sw, wl], [wx+sw, wl]], 1),
-          P([[L_/2-.35, -R*.5], [L_/2-.05, -R*.5], [L_/2+.05, -R-u(.25, .45)], [L_/2-.1, -R-u(.25, .45)]], 1)]
-    for x in np.linspace(-L_/2+.3, L_/2-.5, r.integers(0, 6)): ps.append(P(ell(x, -R*.2, .04, .04, n=8), 2, True))
-    return ps
-
-def butterfly(r, u):
-    ww, wh, lw = u(.6, .9), u(.5, .8), u(.4, .65); ang = u(.1, .5)
-    ps = []
-    for s in (-1, 1):
-        ps.append(P(ell(s*ww*.6, -wh*.5, ww*.6, wh*.6, s*ang, n=20), 0))
-        if r.random() < .85: ps.append(P(ell(s*lw*.55, lw*.5, lw*.5, lw*.55, -s*ang, n=16), 1))
-        ps.append(P(ell(s*ww*.6, -wh*.5, ww*.2, wh*.2, n=10), 2, True))
-        ps.append(L([[0, -.6], [s*u(.15, .35), -1.]], 3, True, .03))
-    ps.append(P(ell(0, 0, .08, u(.5, .7), n=14), 3))
-    return ps
-
-def cactus(r, u):
-    w, h = u(.3, .45), u(1.2, 1.7); ps = []
-    for _ in range(r.integers(1, 4)):
-        s = r.choice([-1, 1]); y = u(-.3, .2)*h; al, ah = u(.25, .45), u(.3, .6)
-        ps.append(P([[0, y], [s*al, y], [s*al, y-ah], [s*(al+.2), y-ah], [s*(al+.2), y+.2], [0, y+.2]], 0))
-    ps += [P(np.concatenate([ell(0, -h/2, w/2, w/2, t0=PI, t1=2*PI, n=10), [[w/2, h/2], [-w/2, h/2]]]), 0)]
-    if r.random() < .7: ps.append(P([[-w*1.1, h/2], [w*1.1, h/2], [w*.8, h/2+.4], [-w*.8, h/2+.4]], 1))
-    if r.random() < .4: ps.append(P(ell(0, -h/2-w*.4, .1, .1, n=8), 2, True))
+def guitar(r, u):
+    "A two-lobed body with a sound hole, a neck and a head, maybe a bridge"
+    R1, R2, nl = u(.4, .55), u(.3, .42), u(1., 1.5)
+    ps = [P(rect(0, -R1-R2-nl/2, .14, nl+.4), 1), P(ell(0, 0, R1, R1*u(.9, 1.1), n=24), 0), P(ell(0, -R1-R2*.5, R2, R2, n=20), 0),
+          P(rect(0, -R1-R2-nl-.2, .24, .3), 1)]
+    ps.append(P(ell(0, -R1*.15, R2*.35, R2*.35, n=12), 2, True))
+    if r.random() < .6: ps.append(P(rect(0, R1*.45, .3, .07), 1, True))
     return ps
 
 # %% ../../nbs/93_data.synthetic.ipynb #52fcbddc
@@ -443,6 +497,7 @@ CATEGORIES = {  # name: (builder, colour names per slot; slot 0 gives the captio
     'cactus': (cactus, [['green', 'dark green'], ['orange', 'brown', 'red'], ['pink', 'red']]),
 }
 
+# %% ../../nbs/93_data.synthetic.ipynb #9e291f1c
 COLOURS = {'red': (200, 40, 40), 'orange': (235, 130, 30), 'yellow': (240, 210, 50), 'green': (70, 170, 60),
            'dark green': (30, 100, 45), 'blue': (45, 85, 205), 'cyan': (90, 200, 225), 'purple': (130, 60, 170),
            'pink': (240, 140, 180), 'brown': (125, 78, 40), 'grey': (135, 135, 140), 'white': (238, 238, 232),
