@@ -16,11 +16,11 @@ from .datasets import DATASET_SPECS
 
 # %% auto #0
 __all__ = ['MODES', 'DATASETS', 'DATASETS_WITH_PAIRS', 'SPLITS', 'DEFAULT_SPLIT', 'METHODS', 'PRECISIONS', 'PROMPT_POSITIONS',
-           'SCHEDULES', 'FG_GALLERIES', 'ZS_GALLERIES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL', 'ConfigError',
-           'check_choice', 'check_positive', 'SBIRConfig', 'looks_like_path', 'class_spec', 'read_class_file',
-           'config_fields', 'assets_path', 'cache_dir', 'register_embedded_model', 'seed_everything', 'git_sha',
-           'resolve_device', 'notebooks_path', 'configs_path', 'resolve_precision', 'autocast', 'write_atomic',
-           'write_json']
+           'SCHEDULES', 'FG_GALLERIES', 'ZS_GALLERIES', 'FIELD_CHOICES', 'VAL_CLASSES_EXPECTED', 'EMBEDDED_MODEL',
+           'ConfigError', 'check_choice', 'check_positive', 'SBIRConfig', 'looks_like_path', 'class_spec',
+           'read_class_file', 'config_fields', 'FieldTable', 'show_fields', 'assets_path', 'cache_dir',
+           'register_embedded_model', 'seed_everything', 'git_sha', 'resolve_device', 'notebooks_path', 'configs_path',
+           'resolve_precision', 'autocast', 'write_atomic', 'write_json']
 
 # %% ../nbs/90_core.ipynb #e0ecaa2e
 class ConfigError(ValueError):
@@ -60,6 +60,9 @@ PROMPT_POSITIONS = ('append', 'prepend')
 SCHEDULES = ('none', 'cosine')
 FG_GALLERIES = ('category', 'all')  # what an fg query's paired photo is ranked among: its category's photos | every photo
 ZS_GALLERIES = ('all', 'extended')  # the zs test gallery: every photo | Sketchy's extended photos only (one vocabulary: 'all' is every photo)
+# the fields that take one of a few values, and those values (what `validate` checks and `show_fields` shows)
+FIELD_CHOICES = {'mode': MODES, 'dataset': DATASET_SPECS, 'method': METHODS, 'prompt_position': PROMPT_POSITIONS,
+                 'precision': PRECISIONS, 'schedule': SCHEDULES, 'gallery': ZS_GALLERIES, 'fg_gallery': FG_GALLERIES}
 
 # %% ../nbs/90_core.ipynb #1b2cffcb
 @dataclass
@@ -162,15 +165,8 @@ _NON_NEGATIVE = ('n_prompts', 'weight_decay', 'warmup_steps', 'grad_clip', 'marg
                  'lambda_div', 'lambda_ps', 'image_size', 'workers', 'eval_every', 'save_every', 'max_steps')
 
 def _validate(self:SBIRConfig):
-    check_choice('mode', self.mode, MODES)
-    check_choice('dataset', self.dataset, DATASET_SPECS)
+    for n, allowed in FIELD_CHOICES.items(): check_choice(n, getattr(self, n), allowed)
     spec = DATASET_SPECS[self.dataset]
-    check_choice('method', self.method, METHODS)
-    check_choice('prompt_position', self.prompt_position, PROMPT_POSITIONS)
-    check_choice('precision', self.precision, PRECISIONS)
-    check_choice('schedule', self.schedule, SCHEDULES)
-    check_choice('gallery', self.gallery, ZS_GALLERIES)
-    check_choice('fg_gallery', self.fg_gallery, FG_GALLERIES)
     if isinstance(self.val_classes, int) and not isinstance(self.val_classes, bool): self.val_classes = str(self.val_classes)  # `-p val_classes 0`
     for f in fields(self):
         v = getattr(self, f.name)
@@ -226,6 +222,41 @@ SBIRConfig.from_params = _from_params
 
 def _to_dict(self:SBIRConfig)->dict: return asdict(self)
 SBIRConfig.to_dict = _to_dict
+
+# %% ../nbs/90_core.ipynb #acd376a8
+def _field_comments(cls)->dict:
+    "Each field's trailing comment in the source of dataclass `cls` (its docment)"
+    import importlib, inspect, io, textwrap, tokenize
+    try: src = inspect.getsource(cls)
+    except (OSError, TypeError): src = inspect.getsource(getattr(importlib.import_module('clip_sbir.core'), cls.__name__))  # a class defined in a notebook cell
+    docs, first = {}, None
+    for t in tokenize.generate_tokens(io.StringIO(textwrap.dedent(src)).readline):
+        if t.type == tokenize.NEWLINE or t.type == tokenize.NL: first = None
+        elif t.type == tokenize.COMMENT and first: docs[first] = t.string.lstrip('#').strip()
+        elif first is None and t.type not in (tokenize.INDENT, tokenize.DEDENT): first = t.string if t.type == tokenize.NAME else ''
+    return docs
+
+def _allowed(f)->str:
+    "What field `f` of `SBIRConfig` allows, from what `validate` checks"
+    if f.name in FIELD_CHOICES: return ' \\| '.join(f'`{v}`' for v in FIELD_CHOICES[f.name])
+    sign = ' > 0' if f.name in _POSITIVE else ' >= 0' if f.name in _NON_NEGATIVE else ''
+    return f"{f.type}{sign}"
+
+class FieldTable:
+    "Some fields of `SBIRConfig`, shown as a Markdown table (name, default, allowed, comment)"
+    def __init__(self, rows:list): self.rows = rows  # (name, default, allowed, comment) per field
+    def _repr_markdown_(self)->str:
+        head = "| field | default | allowed | what it is |\n|:--|:--|:--|:--|\n"
+        return head + '\n'.join(f"| `{n}` | `{d!r}` | {a} | {c.replace('|', chr(92) + '|')} |" for n, d, a, c in self.rows)
+    def __repr__(self)->str: return '\n'.join(f"{n} = {d!r}  ({a.replace(chr(92), '').replace('`', '')}): {c}" for n, d, a, c in self.rows)
+
+def show_fields(*names:str)->FieldTable:
+    "The fields `names` of `SBIRConfig` as declared: default, allowed values and comment, for the notebook explaining them"
+    known = config_fields()
+    for n in names: check_choice('show_fields', n, known)
+    by_name, docs = {f.name: f for f in fields(SBIRConfig)}, _field_comments(SBIRConfig)
+    return FieldTable([(n, by_name[n].default, _allowed(by_name[n]), docs.get(n, '')) for n in names])
+
 
 # %% ../nbs/90_core.ipynb #e62ec742
 def assets_path(*parts)->Path:

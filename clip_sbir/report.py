@@ -16,7 +16,7 @@ from .retrieval import query_result, plot_retrievals
 from .train import read_log
 
 # %% auto #0
-__all__ = ['plot_losses', 'plot_history', 'comparison', 'plot_examples', 'plot_curves']
+__all__ = ['plot_losses', 'plot_history', 'comparison', 'plot_examples', 'plot_curves', 'show_table']
 
 # %% ../nbs/06a_report.ipynb #10e05541
 def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
@@ -98,4 +98,16 @@ def plot_curves(cfg:SBIRConfig, state:dict, # `train_encoder`'s state (or {'hist
             ax.set_yticks([])
     axs[0].figure.tight_layout()
     return np.asarray(axs)
+
+
+# %% ../nbs/06a_report.ipynb #c942db47
+def show_table(path:str|Path): # a Markdown file, relative to the notebook's folder
+    "The results file `path` as Markdown, read now (a note instead where this installation lacks it)"
+    from IPython.display import Markdown
+    from clip_sbir.core import notebooks_path
+    p = Path(path)
+    tries = [p] if p.is_absolute() else [p, notebooks_path()/p, notebooks_path('experiments')/p]  # from the notebook's folder, or from the repository root
+    found = next((t for t in tries if t.is_file()), None)
+    if found is None: return Markdown(f"*(`{path}` is not in this installation: it is in the repository, beside the notebooks)*")
+    return Markdown(found.read_text(encoding='utf-8'))
 
