@@ -14,8 +14,8 @@ no Quarto package). So the site is built in two steps that keep nbdev's own conv
    `nbdev_docs` runs before Quarto: front matter from the `# title` / `> summary` cell, a `show_doc`
    entry after every exported symbol, `#| hide` and `#| export` cells dropped, backticked names linked.
    The `show_doc` entries are rendered from the installed package (`nbdev.showdoc.show_doc`), so no
-   notebook cell is executed; `show_table(...)` cells are filled from their files, as in README, and
-   `show_fields(...)` cells with their table of `SBIRConfig` fields (`clip_sbir.core.show_fields`).
+   notebook cell is executed: the library notebooks carry their outputs (`tools/nb_outputs.py`), and
+   `show_table(...)` cells of the others (index, experiments) are filled from their files, as in README.
    Page names follow nbdev's (`02_losses.ipynb` -> `losses.html`, API anchors `losses.html#triplet_loss`).
 2. **Render** with Sphinx and myst-nb (maintained, on the package index), notebooks as committed
    (`nb_execution_mode = "off"`), the furo theme when installed, Sphinx's own search index.
@@ -29,7 +29,6 @@ SITE_URL = 'https://clip-sbir.github.io/clip_sbir/'
 RESERVED = {'search', 'genindex', 'py-modindex'}           # page names Sphinx keeps for itself      # settings.ini doc_host + doc_baseurl: nbdev's doc links
 _DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 _SHOW_TABLE = re.compile(r"""^show_table\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
-_SHOW_FIELDS = re.compile(r"""^show_fields\(((?:\s*['"]\w+['"]\s*,?)*)\)\s*$""")
 _NB_LINK = re.compile(r'\]\((?!https?:|#|/)([^)#\s]+?)\.(ipynb|md)(#[^)\s]*)?\)')
 
 def doc_notebooks(nbs:Path=NBS)->list:
@@ -145,11 +144,6 @@ def stage_notebook(nb_path:Path, dest:Path, pages:dict, nbs:Path=NBS)->set:
             cells.append(_md_cell(links(_show_doc_md(expr, ns)))); anchors.add(expr.strip().lower()); continue
         m = _SHOW_TABLE.match(code.strip())
         if m: cells.append(_md_cell(links((nb_path.parent/m.group(1)).read_text(encoding='utf-8')))); continue
-        m = _SHOW_FIELDS.match(code.strip())
-        if m:
-            from clip_sbir.core import show_fields
-            cells.append(_md_cell(show_fields(*re.findall(r'\w+', m.group(1)))._repr_markdown_()))
-            continue
         if d.get('include') == 'false' or (not code.strip() and not c.get('outputs')): continue
         tags = [t for t, on in (('remove-input', d.get('echo') == 'false'), ('remove-output', d.get('output') == 'false')) if on]
         cells.append({'cell_type': 'code', 'execution_count': None, 'id': c.get('id'), 'metadata': {'tags': tags} if tags else {},

@@ -1,0 +1,208 @@
+#!/usr/bin/env python
+"""The library notebooks carry their outputs, and the outputs are current.
+
+    python tools/nb_outputs.py --write                       # execute, keep what teaches, write it into the notebooks
+    python tools/nb_outputs.py --check                       # execute, fail if an output changed or a notebook is too big
+    python tools/nb_outputs.py --check nbs/02_losses.ipynb   # one notebook
+
+Every notebook `nbdev_test` runs is executed here the way `nbdev_test` runs it (execnb's shell, in the notebook's
+folder, `tst_flags` cells and `skip_exec` notebooks skipped), so this one step is both the notebooks' tests and the
+outputs' check. The library notebooks (`nbs/NN*.ipynb`) keep the outputs a reader learns from: printed values,
+tables, figures at 72 dpi; not stderr (progress bars, warnings), not the outputs of `#| hide` cells, not widget
+views (they need a live kernel). `--check` then re-executes them and compares cell by cell: text must be equal up to
+timings, memory addresses and temporary paths, and numbers up to the last printed digit; images equal up to a mean
+pixel difference of 1/255. It names every cell that differs and every notebook over the size cap.
+"""
+from __future__ import annotations
+import argparse, base64, io, json, os, re, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE_CAP = 300_000          # bytes per library notebook
+KEEP_MIME = ('text/plain', 'text/markdown', 'text/html', 'image/png', 'image/svg+xml', 'text/latex')
+
+def is_library(fn:Path) -> bool:
+    "The numbered notebooks that define the package; the others (index, jobs, experiments) are only executed"
+    return fn.parent.name == 'nbs' and re.match(r'\d\d', fn.name) is not None
+
+# --- executing -------------------------------------------------------------------------------------------------
+
+def execute(fn:str) -> tuple[str, bool, float, str, list|None]:
+    "Run notebook `fn` as nbdev_test does; return (fn, ok, seconds, error text, outputs by original cell index)"
+    os.environ['IN_TEST'] = '1'
+    from execnb.shell import CaptureShell
+    from fastcore.basics import str2bool
+    from fastcore.xtras import working_directory
+    from nbdev.config import get_config
+    from nbdev.processors import NBProcessor, FrontmatterProc
+    fn = Path(fn)
+    sys.path.insert(0, str(get_config().config_path))   # as nbdev_test: the repository before the installed package
+    flags = set(get_config().tst_flags.split())
+    nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb
+    if str2bool(getattr(nb, 'frontmatter_', {}).get('skip_exec', False)): return str(fn), True, 0., 'skipped (skip_exec)', None
+
+    def no_eval(cell):                      # nbdev_test's rule for cells it does not run
+        if cell.cell_type != 'code' or 'nbdev_export' + '(' in cell.source: return True
+        d = getattr(cell, 'directives_', {}) or {}
+        if d.get('eval:', [''])[0].lower() == 'false': return True
+        return bool(flags & d.keys())
+
+    start = time.time()
+    k = CaptureShell(fn, mpl_format='png')
+    k._run("import matplotlib as _mpl\n_mpl.rcParams['figure.dpi'] = 72\n_mpl.rcParams['savefig.dpi'] = 'figure'")
+    try:
+        with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=no_eval)
+    except BaseException:
+        return str(fn), False, time.time() - start, k.prettytb(fname=fn), None
+    outs = {}
+    for c in nb.cells:
+        if c.cell_type == 'code' and hasattr(c, 'idx_'):
+            d = getattr(c, 'directives_', {}) or {}
+            outs[c.idx_] = [] if 'hide' in d else teaching(list(c.get('outputs', [])))
+    return str(fn), True, time.time() - start, '', [outs.get(i) for i in range(max(outs, default=-1) + 1)]
+
+def _text(v) -> str: return ''.join(v) if isinstance(v, list) else str(v)
+
+def _lines(s:str) -> list[str]: return s.splitlines(keepends=True)   # nbformat's multiline strings
+
+def teaching(outputs:list) -> list:
+    "The outputs a reader learns from, as plain JSON: no stderr, no widget views, no execution counts"
+    res = []
+    for o in outputs:
+        o = json.loads(json.dumps(o, default=str))
+        t = o['output_type']
+        if t == 'stream' and o['name'] == 'stderr': continue
+        if t in ('display_data', 'execute_result'):
+            data = {m: v for m, v in o['data'].items() if m in KEEP_MIME}
+            if not data: continue
+            o = {'output_type': 'display_data' if t == 'display_data' else 'execute_result', 'data': data, 'metadata': {}}
+            if t == 'execute_result': o['execution_count'] = None
+        if t == 'stream': o = {'output_type': 'stream', 'name': 'stdout', 'text': _lines(_text(o['text']))}
+        if 'data' in o: o['data'] = {m: v if m == 'image/png' else _lines(_text(v)) for m, v in o['data'].items()}
+        res.append(o)
+    return res
+
+# --- comparing ----------------------------------------------------------------------------------------------------
+
+_NUM = re.compile(r'[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?')
+_NOISE = [(re.compile(r' at 0x[0-9a-fA-F]+>'), '>'),                                        # addresses in reprs (nbdev_clean drops them)
+          (re.compile(r'0x[0-9a-fA-F]{6,}'), '0x?'),                                          # other memory addresses
+          (re.compile(r'/tmp/[\w.\-/]+'), '/tmp/?'),                                        # temporary folders
+          (re.compile(r"(\b\w*(?:seconds|secs|_time|wall_s)['\"]?\s*[:=]\s*)[-+\d.eE]+"), r'\1<time>'),   # 'seconds': 0.108
+          (re.compile(r'\b\d+(?:\.\d+)?\s?(?:ms|µs|us|ns|s|sec|seconds|min|it/s|s/it|images/s|queries/s)\b'), '<time>')]
+
+
+def _skeleton(s:str) -> tuple[str, list[str]]:
+    for rx, rep in _NOISE: s = rx.sub(rep, s)
+    return _NUM.sub('#', s), _NUM.findall(s)
+
+def _close(a:str, b:str) -> bool:
+    "Two printed numbers agree up to their last printed digit (or a relative 1e-3)"
+    x, y = float(a), float(b)
+    digits = max(len(a.split('.')[1]) if '.' in a and 'e' not in a.lower() else 0, len(b.split('.')[1]) if '.' in b and 'e' not in b.lower() else 0)
+    return abs(x - y) <= max(1e-3 * max(abs(x), abs(y)), 1.01 * 10 ** -digits) if digits else (x == y or abs(x - y) <= 1e-3 * max(abs(x), abs(y)))
+
+def same_text(a:str, b:str) -> bool:
+    "Equal up to timings, addresses, temporary paths and last-digit rounding"
+    (sa, na), (sb, nb_) = _skeleton(a), _skeleton(b)
+    return sa == sb and len(na) == len(nb_) and all(_close(x, y) for x, y in zip(na, nb_))
+
+def same_png(a:str, b:str) -> bool:
+    "Two base64 PNGs of the same size whose pixels differ by at most 1/255 on average"
+    import numpy as np
+    from PIL import Image
+    ia, ib = (np.asarray(Image.open(io.BytesIO(base64.b64decode(_text(x)))).convert('RGB'), dtype=np.float32) for x in (a, b))
+    return ia.shape == ib.shape and float(np.abs(ia - ib).mean()) <= 1.
+
+def same_output(a:dict, b:dict) -> bool:
+    if a['output_type'] != b['output_type']: return False
+    if a['output_type'] == 'stream': return same_text(_text(a['text']), _text(b['text']))
+    if a['output_type'] == 'error': return a.get('ename') == b.get('ename')
+    da, db = a.get('data', {}), b.get('data', {})
+    if da.keys() != db.keys(): return False
+    return all(same_png(da[m], db[m]) if m == 'image/png' else same_text(_text(da[m]), _text(db[m])) for m in da)
+
+def _name(fn:Path) -> str: return str(fn.relative_to(ROOT)) if fn.is_relative_to(ROOT) else str(fn)
+
+def _summary(o:dict) -> str:
+    "A short readable form of one output, for messages"
+    if o['output_type'] == 'stream': return _text(o['text'])
+    d = o.get('data', {})
+    if 'image/png' in d: return '<an image>'
+    return _text(d.get('text/plain', d.get('text/markdown', str(sorted(d)))))
+
+def _first_difference(old:list, new:list) -> str:
+    for a, b in zip(old, new):
+        if same_output(a, b): continue
+        la, lb = _summary(a).splitlines() or [''], _summary(b).splitlines() or ['']
+        j = next((j for j, (x, y) in enumerate(zip(la, lb)) if not same_text(x, y)), min(len(la), len(lb)))
+        get = lambda ls: ls[j][:80] if j < len(ls) else '(nothing)'
+        return f"committed {get(la)!r}, now {get(lb)!r}"
+    return 'an output was added or removed'
+
+def differences(fn:Path, committed:dict, fresh:list) -> list[str]:
+    "One line per code cell whose fresh outputs differ from the committed ones, naming the cell"
+    res = []
+    for i, c in enumerate(committed['cells']):
+        if c['cell_type'] != 'code' or i >= len(fresh) or fresh[i] is None: continue
+        old = c.get('outputs', [])
+        new = fresh[i]
+        if len(old) != len(new) or not all(same_output(a, b) for a, b in zip(old, new)):
+            first = _text(c['source']).strip().split('\n')[0][:70]
+            res.append(f"{_name(fn)}: cell {i} ({first!r}): {len(old)} committed output(s), {len(new)} now; "
+                       f"first difference: {_first_difference(old, new)}")
+    return res
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+def write(fn:Path, fresh:list):
+    "Put the fresh outputs into the notebook's code cells, then let nbdev_clean format the file"
+    from nbdev.clean import nbdev_clean
+    nb = json.loads(fn.read_text())
+    for i, c in enumerate(nb['cells']):
+        if c['cell_type'] == 'code': c['outputs'] = (fresh[i] if i < len(fresh) and fresh[i] is not None else [])
+    fn.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    nbdev_clean(fname=str(fn))
+
+def notebooks(paths:list[str]) -> list[Path]:
+    from nbdev.doclinks import nbglob
+    from nbdev.test import _keep_file
+    if paths: return [Path(p).resolve() for p in paths]
+    return [Path(p).absolute() for p in sorted(nbglob(None)) if _keep_file(Path(p), '.notest')]   # nbdev_test's selection
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument('--write', action='store_true', help="execute and write the library notebooks' outputs")
+    g.add_argument('--check', action='store_true', help="execute and compare with the committed outputs")
+    ap.add_argument('paths', nargs='*', help="notebooks (default: every notebook nbdev_test runs)")
+    ap.add_argument('--workers', type=int, default=2)
+    a = ap.parse_args(argv)
+    os.chdir(ROOT)
+    fns = notebooks(a.paths)
+    fails, t0 = [], time.time()
+    with ProcessPoolExecutor(a.workers, max_tasks_per_child=1) as ex:
+        futs = [ex.submit(execute, str(f)) for f in fns]
+        for fut in as_completed(futs):
+            f, ok, secs, err, fresh = fut.result()
+            f = Path(f)
+            name = _name(f)
+            if not ok:
+                fails.append(f"{name}: a cell failed\n{err}")
+                print(f"FAIL {name} ({secs:.0f} s)", flush=True)
+                continue
+            note = ''
+            if fresh is not None and is_library(f):
+                if a.write: write(f, fresh)
+                else: fails += differences(f, json.loads(f.read_text()), fresh)
+                size = f.stat().st_size
+                note = f", {size / 1e3:.0f} kB"
+                if size > SIZE_CAP: fails.append(f"{name}: {size / 1e3:.0f} kB, over the cap of {SIZE_CAP / 1e3:.0f} kB")
+            print(f"ok   {name} ({secs:.0f} s{note}){' ' + err if err else ''}", flush=True)
+    print(f"{len(fns)} notebooks in {time.time() - t0:.0f} s")
+    for m in fails: print('FAIL', m)
+    if fails and a.check: print("Outputs are not current: run `python tools/nb_outputs.py --write` and commit, or fix the cell.")
+    return 1 if fails else 0
+
+if __name__ == '__main__': sys.exit(main())
