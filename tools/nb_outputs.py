@@ -6,7 +6,8 @@
     python tools/nb_outputs.py --check nbs/02_losses.ipynb   # one notebook
 
 Every notebook `nbdev_test` runs is executed here the way `nbdev_test` runs it (execnb's shell, in the notebook's
-folder, `tst_flags` cells and `skip_exec` notebooks skipped), so this one step is both the notebooks' tests and the
+folder, `tst_flags` cells, `skip_exec` notebooks and `.notest` folders skipped), on one thread each (the same
+floating-point sums on any machine), so this one step is both the notebooks' tests and the
 outputs' check. The library notebooks (`nbs/NN*.ipynb`) keep the outputs a reader learns from: printed values,
 tables, figures at 72 dpi; not stderr (progress bars, warnings), not the outputs of `#| hide` cells, not widget
 views (they need a live kernel). `--check` then re-executes them and compares cell by cell: text must be equal up to
@@ -31,6 +32,7 @@ def is_library(fn:Path) -> bool:
 def execute(fn:str) -> tuple[str, bool, float, str, list|None]:
     "Run notebook `fn` as nbdev_test does; return (fn, ok, seconds, error text, outputs by original cell index)"
     os.environ['IN_TEST'] = '1'
+    os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')   # one thread: the same sums in the same order on any machine
     from execnb.shell import CaptureShell
     from fastcore.basics import str2bool
     from fastcore.xtras import working_directory
@@ -50,7 +52,8 @@ def execute(fn:str) -> tuple[str, bool, float, str, list|None]:
 
     start = time.time()
     k = CaptureShell(fn, mpl_format='png')
-    k._run("import matplotlib as _mpl\n_mpl.rcParams['figure.dpi'] = 72\n_mpl.rcParams['savefig.dpi'] = 'figure'")
+    k._run("import matplotlib as _mpl\n_mpl.rcParams['figure.dpi'] = 72\n_mpl.rcParams['savefig.dpi'] = 'figure'\n"
+           "import torch as _torch\n_torch.set_num_threads(1)")
     try:
         with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=no_eval)
     except BaseException:
