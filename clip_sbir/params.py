@@ -4,7 +4,7 @@
 
 # %% ../nbs/90b_params.ipynb #397fed05
 from __future__ import annotations
-import argparse, ast, difflib, json
+import argparse, ast, difflib, json, re
 from pathlib import Path
 from typing import Iterable
 
@@ -12,7 +12,7 @@ from .core import ConfigError, SBIRConfig, config_fields
 
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'check_injected', 'injected_names', 'assigned_names', 'injected_in_history', 'notebook_params',
-           'parse_value', 'read_params_file', 'parse_args']
+           'load_yaml', 'parse_value', 'read_params_file', 'parse_args']
 
 # %% ../nbs/90b_params.ipynb #d1ea213f
 def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
@@ -65,6 +65,16 @@ def notebook_params(ns:dict, # the notebook's namespace: `globals()`
     if missing: raise ConfigError('parameters cell', missing, "a definition of every declared parameter")
     return {k: ns[k] for k in declared}
 
+# %% ../nbs/90b_params.ipynb #1df16751
+_FLOAT_12 = re.compile(r'''^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$''')
+
+def load_yaml(text:str):
+    "`yaml.safe_load` with YAML 1.2's floats (`1e-4` is a number, not a string)"
+    import yaml
+    class Loader(yaml.SafeLoader): pass
+    Loader.add_implicit_resolver('tag:yaml.org,2002:float', _FLOAT_12, list('-+0123456789.'))
+    return yaml.load(text, Loader=Loader)
+
 # %% ../nbs/90b_params.ipynb #318eeed3
 def parse_value(v:str):
     "A `-p` value as papermill reads it: bool, None, int, float, else the string"
@@ -77,16 +87,14 @@ def parse_value(v:str):
 
 def read_params_file(path:str|Path, field:str='parameters_file')->dict:
     "Run parameters from a YAML file (e.g. configs/sketchy_fg.yaml); clear errors for a missing file or a non-mapping"
-    import yaml
     p = Path(path).expanduser()
     if not p.is_file(): raise ConfigError(field, str(path), "a YAML file of run parameters, e.g. configs/sketchy_fg.yaml")
-    params = yaml.safe_load(p.read_text()) or {}
+    params = load_yaml(p.read_text()) or {}
     if not isinstance(params, dict): raise ConfigError(field, str(path), "a YAML mapping of parameter names to values")
     return params
 
 def parse_args(argv:list|None=None)->SBIRConfig:
     "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
-    import yaml
     ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
     ap.add_argument('-f', '--parameters_file', action='append', default=[], help="YAML file of parameters (e.g. configs/sketchy_zs.yaml)")
     ap.add_argument('-y', '--parameters_yaml', action='append', default=[], help="YAML string of parameters")
@@ -94,6 +102,6 @@ def parse_args(argv:list|None=None)->SBIRConfig:
     a = ap.parse_args(argv)
     params = {}
     for f in a.parameters_file: params.update(read_params_file(f))
-    for y in a.parameters_yaml: params.update(yaml.safe_load(y) or {})
+    for y in a.parameters_yaml: params.update(load_yaml(y) or {})
     params.update({k: parse_value(v) for k, v in a.parameters})
     return SBIRConfig.from_params(params)

@@ -21,7 +21,8 @@ CELLS = ["print('loss 0.1234')",
          "#| hide\nprint('hidden')",
          "class A: pass\nprint(A())\nprint('took 1.25 s')",
          "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 1))\n_ = ax.plot([0, 1], [1, 0])",
-         "3 * 7"]
+         "3 * 7",
+         "import ipywidgets\nipywidgets.IntSlider()"]
 
 @pytest.fixture
 def notebook(tmp_path):
@@ -43,6 +44,7 @@ def test_written_outputs_teach_and_recheck_clean(notebook):
     assert outs[3] == []                                                                     # nor a hidden cell's output
     assert [o['output_type'] for o in outs[5]] == ['display_data'] and 'image/png' in outs[5][0]['data']
     assert outs[6][0]['data']['text/plain'] == ['21']
+    assert outs[7] == []                                                                     # nor a widget (it needs a live kernel)
     # Re-executing changes the object's address and the timing, nothing a reader learns from
     _, ok, _, _, again = nbo.execute(str(notebook))
     assert ok and nbo.differences(notebook, json.loads(notebook.read_text()), again) == []

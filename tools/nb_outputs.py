@@ -77,6 +77,7 @@ def teaching(outputs:list) -> list:
         t = o['output_type']
         if t == 'stream' and o['name'] == 'stderr': continue
         if t in ('display_data', 'execute_result'):
+            if 'application/vnd.jupyter.widget-view+json' in o['data']: continue   # a widget: its text form teaches nothing
             data = {m: v for m, v in o['data'].items() if m in KEEP_MIME}
             if not data: continue
             o = {'output_type': 'display_data' if t == 'display_data' else 'execute_result', 'data': data, 'metadata': {}}
