@@ -101,11 +101,16 @@ def _skeleton(s:str) -> tuple[str, list[str]]:
     for rx, rep in _NOISE: s = rx.sub(rep, s)
     return _NUM.sub('#', s), _NUM.findall(s)
 
+def _decimals(s:str) -> int:
+    "Digits printed after the point ('0.1234' -> 4; integers and exponent forms -> 0)"
+    return len(s.split('.')[1]) if '.' in s and 'e' not in s.lower() else 0
+
 def _close(a:str, b:str) -> bool:
-    "Two printed numbers agree up to their last printed digit (or a relative 1e-3)"
+    "Two printed numbers agree up to their last printed digit, or to a relative 1e-3; integers exactly"
     x, y = float(a), float(b)
-    digits = max(len(a.split('.')[1]) if '.' in a and 'e' not in a.lower() else 0, len(b.split('.')[1]) if '.' in b and 'e' not in b.lower() else 0)
-    return abs(x - y) <= max(1e-3 * max(abs(x), abs(y)), 1.01 * 10 ** -digits) if digits else (x == y or abs(x - y) <= 1e-3 * max(abs(x), abs(y)))
+    digits = max(_decimals(a), _decimals(b))
+    last_digit = 1.01 * 10 ** -digits if digits else 0.
+    return abs(x - y) <= max(1e-3 * max(abs(x), abs(y)), last_digit)
 
 def same_text(a:str, b:str) -> bool:
     "Equal up to timings, addresses, temporary paths and last-digit rounding"
@@ -161,13 +166,17 @@ def differences(fn:Path, committed:dict, fresh:list) -> list[str]:
 # --- writing ------------------------------------------------------------------------------------------------------
 
 def write(fn:Path, fresh:list):
-    "Put the fresh outputs into the notebook's code cells, then let nbdev_clean format the file"
+    "Put the fresh outputs into the notebook's code cells; nbdev_clean formats a copy, which then replaces the notebook"
     from nbdev.clean import nbdev_clean
     nb = json.loads(fn.read_text())
     for i, c in enumerate(nb['cells']):
         if c['cell_type'] == 'code': c['outputs'] = (fresh[i] if i < len(fresh) and fresh[i] is not None else [])
-    fn.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
-    nbdev_clean(fname=str(fn))
+    tmp = fn.with_name(f'{fn.stem}.{os.getpid()}.tmp.ipynb')   # a crash leaves the notebook whole
+    try:
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+        nbdev_clean(fname=str(tmp))
+        os.replace(tmp, fn)
+    finally: tmp.unlink(missing_ok=True)
 
 def notebooks(paths:list[str]) -> list[Path]:
     from nbdev.doclinks import nbglob
