@@ -20,7 +20,7 @@ from .metrics import zs_metrics, fg_metrics
 
 # %% auto #0
 __all__ = ['ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'model_fingerprint', 'reader_fingerprint', 'extract_features', 'query_pool',
-           'query_subset', 'encode_split', 'evaluate', 'readable', 'remap_pairs', 'metrics_from_features']
+           'query_subset', 'encode_split', 'evaluate', 'readable', 'remap_pairs', 'fg_photos', 'metrics_from_features']
 
 # %% ../nbs/05a_eval.ipynb #36cda1fd
 def _digest(*parts)->str:
@@ -191,6 +191,11 @@ def remap_pairs(pair, # (n_q,) paired photo index per query, -1 = none
 
 
 # %% ../nbs/05a_eval.ipynb #ea7ee3bf
+def fg_photos(split:SBIRSplit, gf:torch.Tensor)->np.ndarray:
+    "(n_photos,) bool: the photos a fine-grained gallery ranks, readable (no NaN row in `gf`) and with sketches (`photo_basic`)"
+    ok = readable(gf)
+    return ok & split.photo_basic if split.photo_basic is not None else ok
+
 def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the sketches `queries`; NaN rows = unreadable
                           gf:torch.Tensor,           # (n_photos, d) features of all of `split.photos`; NaN rows = unreadable
                           split:SBIRSplit,           # the split the features come from (labels, pairs)
@@ -207,8 +212,9 @@ def metrics_from_features(qf:torch.Tensor,           # (n_q, d) features of the 
         res = zs_metrics(qf[qok], split.sketch_labels[qi][qok], gf[gok], split.photo_labels[gok], per_class=per_class,
                          classes=split.classes, device=device)
     else:
+        gok = fg_photos(split, gf)                                                 # readable photos that have sketches
         pair = remap_pairs(split.sketch_pair[qi][qok], gok)                       # a lost photo loses its query
         res = fg_metrics(qf[qok], split.sketch_labels[qi][qok], pair, gf[gok], split.photo_labels[gok], gallery=fg_gallery, device=device)
         res['fg_gallery'] = fg_gallery
-    res['n_unreadable'] = int((~qok).sum() + (~gok).sum())
+    res['n_unreadable'] = int((~qok).sum() + (~readable(gf)).sum())
     return res

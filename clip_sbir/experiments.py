@@ -290,7 +290,7 @@ def per_query_scores(qf, gf, # (n_sketches, d) sketch and (n_photos, d) photo fe
                      split, mode:str, fg_gallery:str='category')->np.ndarray:
     "(n_sketches,) higher-is-better score per query: AP@all (zs) or minus the paired photo's rank (fg); NaN when not scored"
     import torch
-    from clip_sbir.eval import readable, remap_pairs
+    from clip_sbir.eval import fg_photos, readable, remap_pairs
     from clip_sbir.metrics import zs_per_query, fg_ranks
     qf, gf = torch.as_tensor(qf).float(), torch.as_tensor(gf).float()
     qok, gok = readable(qf), readable(gf)                      # unreadable queries are not scored, unreadable photos not ranked
@@ -298,6 +298,7 @@ def per_query_scores(qf, gf, # (n_sketches, d) sketch and (n_photos, d) photo fe
     if mode == 'zs':
         out[qok] = zs_per_query(qf[qok], split.sketch_labels[qok], gf[gok], split.photo_labels[gok])['mAP@all']   # per query: its AP@all
         return out
+    gok = fg_photos(split, gf)                                  # fg ranks readable photos that have sketches
     pair = np.where(qok, remap_pairs(split.sketch_pair, gok), -1)   # a lost photo loses its query
     paired = pair >= 0
     out[paired] = -fg_ranks(qf[paired], split.sketch_labels[paired], pair[paired], gf[gok], split.photo_labels[gok], fg_gallery).astype(float)
