@@ -99,7 +99,7 @@ class SBIRConfig:
     train_classes: float = 1.0       # fraction of the remaining seen classes trained on, drawn from `seed` (ablation; 1 = all)
     image_size: int = 0              # input size; 0 = the model's own
     gallery: str = 'all'             # sketchy zs gallery: all (original + extended) | extended
-    fg_gallery: str = 'category'     # fg gallery: category (query's own class) | all (every unseen photo)
+    fg_gallery: str = 'category'     # fg gallery, photos with sketches: category (query's own class) | all (every unseen class)
     seed: int = 0                    # seed for data order, sampling and initialisation
     device: str = 'auto'             # auto | cpu | cuda | cuda:N
     precision: str = 'auto'          # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
