@@ -214,7 +214,7 @@ def test_readme_tables_are_the_files():
     shown = [c for c in nb['cells'] if make_readme.table_of(c) is not None]
     files = {make_readme.SHOW_TABLE.match(make_readme._code(c)[1]).group(1) for c in shown}
     assert {'../docs/figures/seeds.md', '../docs/figures/ablations.md', '../docs/figures/baselines_zs.md',
-            '../docs/figures/baselines_fg.md', '../docs/figures/search_bench.md'} <= files, files
+            '../docs/figures/baselines_fg.md', '../docs/figures/search_bench.md', '../docs/figures/world_card.md'} <= files, files
     readme = make_readme.render()
     for f in files: assert (make_readme.NB.parent/f).read_text(encoding='utf-8').strip() in readme, f
     assert make_readme.stale_tables(nb) == []
