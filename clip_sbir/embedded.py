@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 import open_clip
 
-from .core import EMBEDDED_MODEL, assets_path, register_embedded_model
+from .core import EMBEDDED_MODEL, assets_path, register_embedded_model, write_atomic
 from .data.core import CLIP_MEAN, CLIP_STD
 from .data.synthetic import CATEGORIES, sample
 from .metrics import zs_metrics
 from .models.clip import get_tokenizer, load_clip
 
 # %% auto #0
-__all__ = ['PHOTO_TEMPLATES', 'DRAWING_TEMPLATES', 'WEIGHTS_FILE', 'create_tiny', 'pretrain_images', 'caption', 'to_tensor',
-           'augment', 'encode_image_extra', 'pretrain', 'file_sha256', 'recorded_sha256', 'save_weights',
+__all__ = ['PHOTO_TEMPLATES', 'DRAWING_TEMPLATES', 'WEIGHTS_FILE', 'create_tiny', 'pretrain_images', 'pose_words', 'caption',
+           'to_tensor', 'augment', 'encode_image_extra', 'pretrain', 'file_sha256', 'recorded_sha256', 'save_weights',
            'encode_images', 'encode_texts', 'evidence']
 
 # %% ../nbs/93a_embedded.ipynb #03c8bff9
@@ -40,7 +40,7 @@ DRAWING_TEMPLATES = ('a drawing of a {c}', 'a line drawing of a {c}', 'a black a
 def _render(job):
     cat, i, seed, size, drawing = job
     s = sample(cat, i, seed, size, 'pretrain', n_sketches=0, photo=not drawing, drawing=drawing)
-    return (s['drawing'] if drawing else s['photo']), s['colour'], s['size']
+    return (s['drawing'] if drawing else s['photo']), s['colour'], s['size'], s['pose']
 
 def pretrain_images(n_per_class:int=400, # photos per category
                     drawing_frac:float=.35, # line drawings per category, as a fraction of the photos
@@ -57,12 +57,28 @@ def pretrain_images(n_per_class:int=400, # photos per category
     else: out = [_render(j) for j in jobs]
     cats = list(CATEGORIES)
     return dict(images=np.stack([o[0] for o in out]), labels=np.array([cats.index(j[0]) for j in jobs]),
-                drawing=np.array([j[4] for j in jobs]), colour=[o[1] for o in out], size=[o[2] for o in out])
+                drawing=np.array([j[4] for j in jobs]), colour=[o[1] for o in out], size=[o[2] for o in out],
+                pose=[o[3] for o in out])
 
-def caption(cat:str, colour:str, size:str, drawing:bool, r:np.random.Generator)->str:
+def pose_words(pose:dict)->list:
+    "What a caption can say of an instance's pose (`make_instance`'s 'pose'): which way it faces, its tilt, where it is"
+    facing = f"facing {pose['facing']}"
+    tilt = 'upright' if abs(pose['tilt']) < .08 else f"tilted {'right' if pose['tilt'] > 0 else 'left'}"
+    h = 'left' if pose['x'] < .42 else 'right' if pose['x'] > .58 else ''
+    v = 'top' if pose['y'] < .42 else 'bottom' if pose['y'] > .58 else ''
+    where = f"at the {v} {h}".strip() if v else f"on the {h}" if h else 'in the centre'
+    return [facing, tilt, where]
+
+def caption(cat:str, colour:str, size:str, drawing:bool, r:np.random.Generator,
+            pose:dict|None=None, # the instance's pose: then, with probability `p_pose`, some of `pose_words` follow
+            p_pose:float=.7)->str:
     "A random caption of a pretraining image"
     t = DRAWING_TEMPLATES if drawing else PHOTO_TEMPLATES
-    return t[r.integers(len(t))].format(c=cat, col=colour, size=size)
+    base = t[r.integers(len(t))].format(c=cat, col=colour, size=size)
+    if pose is None or r.random() >= p_pose: return base
+    words = pose_words(pose)
+    pick = np.sort(r.choice(len(words), r.integers(1, len(words) + 1), replace=False))
+    return base + ' ' + ', '.join(words[i] for i in pick)
 
 # %% ../nbs/93a_embedded.ipynb #e92f1f04
 def to_tensor(images:np.ndarray, # (n, h, w, 3) uint8
@@ -72,12 +88,16 @@ def to_tensor(images:np.ndarray, # (n, h, w, 3) uint8
     m = torch.tensor(CLIP_MEAN, device=device)[:, None, None]; s = torch.tensor(CLIP_STD, device=device)[:, None, None]
     return (x - m) / s
 
-def augment(x:torch.Tensor, g:torch.Generator, shift:int=4)->torch.Tensor:
+def augment(x:torch.Tensor, g:torch.Generator, shift:int=4,
+            flip:bool=True)->torch.Tensor: # also mirror half the images (no draw is made when False)
     "Random integer shift (up to `shift` px, border replicated) and horizontal flip, per image"
     b, _, h, w = x.shape
     d = torch.randint(-shift, shift + 1, (b, 2), generator=g).float() * 2 / torch.tensor([w, h])
-    flip = (torch.rand(b, generator=g) < .5).float() * -2 + 1
-    theta = torch.zeros(b, 2, 3); theta[:, 0, 0] = flip; theta[:, 1, 1] = 1; theta[:, :, 2] = d  # (b, 2, 3)
+    sx = (torch.rand(b, generator=g) < .5).float() * -2 + 1 if flip else torch.ones(b)   # (b,) x scale: -1 mirrors
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = sx
+    theta[:, 1, 1] = 1
+    theta[:, :, 2] = d                                                                    # (b, 2, 3)
     grid = F.affine_grid(theta.to(x.device), x.shape, align_corners=False)                            # (b, h, w, 2)
     return F.grid_sample(x, grid, mode='nearest', padding_mode='border', align_corners=False)
 
@@ -96,10 +116,17 @@ def encode_image_extra(visual, # an open_clip VisionTransformer
     return v.ln_post(x[:, 0]) @ v.proj                               # (b, d)
 
 # %% ../nbs/93a_embedded.ipynb #75960307
+def _settings(**kw)->dict: return {k: (float(v) if isinstance(v, float) else v) for k, v in kw.items()}
+
 def pretrain(model:open_clip.model.CLIP, data:dict, # `pretrain_images` output
              steps:int=4000, batch_size:int=256, lr:float=5e-4, wd:float=.1, warmup:int=200, seed:int=0,
              device='cpu', log_every:int=100,
-             max_extra:int=4, p_extra:float=.5): # up to `max_extra` random tokens appended to a share `p_extra` of batches
+             max_extra:int=4, p_extra:float=.5, # up to `max_extra` random tokens appended to a share `p_extra` of batches
+             flip:bool=True, shift:int=4, # augmentation: random mirror, shift up to `shift` px
+             pose_captions:bool=False, # captions may also say how the instance is posed (`pose_words`)
+             ckpt=None, # checkpoint file: resumed from when it exists, written every `ckpt_every` steps and at the end
+             ckpt_every:int=100,
+             stop_at:int|None=None): # stop after this step (checkpointed), to pretrain in sittings; None = `steps`
     "Contrastive pretraining of `model` on photos and drawings with random captions; returns it in eval mode"
     tok = get_tokenizer(EMBEDDED_MODEL)
     model.to(device).train()
@@ -111,22 +138,48 @@ def pretrain(model:open_clip.model.CLIP, data:dict, # `pretrain_images` output
     r = np.random.default_rng(seed); g = torch.Generator().manual_seed(seed)
     imgs = torch.as_tensor(data['images'])   # (n, h, w, 3) uint8, stays on the CPU
     cats = list(CATEGORIES); n = len(imgs); cache = {}
-    t0 = time.time(); hist = []
-    for step in range(steps):
+    if pose_captions and 'pose' not in data: raise ValueError("pose_captions=True needs `data['pose']` (pretrain_images gives it)")
+    if batch_size > n: raise ValueError(f"batch_size={batch_size}: expected at most the {n} pretraining images")
+    if stop_at is not None and ckpt is None: raise ValueError(f"stop_at={stop_at} needs a ckpt file to continue from")
+    settings = _settings(steps=steps, batch_size=batch_size, lr=lr, wd=wd, warmup=warmup, seed=seed, max_extra=max_extra, p_extra=p_extra,
+                         flip=flip, shift=shift, pose_captions=pose_captions, n_images=n)
+    start, hist = 0, []
+    if ckpt is not None and Path(ckpt).is_file():
+        state = torch.load(ckpt, map_location='cpu', weights_only=False)   # our own file
+        diff = {k: (state['settings'].get(k), v) for k, v in settings.items() if state['settings'].get(k) != v}
+        if diff: raise ValueError(f"checkpoint {ckpt} was written with other settings (saved, asked): {diff}; use another file or the same settings")
+        model.load_state_dict(state['model'])
+        opt.load_state_dict(state['opt'])
+        sched.load_state_dict(state['sched'])
+        r.bit_generator.state = state['np_rng']
+        g.set_state(state['torch_rng'])
+        start, hist = state['step'], state['hist']
+    def save(step):
+        state = dict(step=step, settings=settings, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                     np_rng=r.bit_generator.state, torch_rng=g.get_state(), hist=hist)
+        write_atomic(ckpt, lambda f: torch.save(state, f))   # a crash mid-write leaves the previous checkpoint whole
+    end = steps if stop_at is None else min(steps, stop_at)
+    t0 = time.time()
+    for step in range(start, end):
         idx = r.choice(n, batch_size, replace=False)
-        caps = [caption(cats[data['labels'][i]], data['colour'][i], data['size'][i], data['drawing'][i], r) for i in idx]
+        caps = [caption(cats[data['labels'][i]], data['colour'][i], data['size'][i], data['drawing'][i], r,
+                        data['pose'][i] if pose_captions else None) for i in idx]
         toks = torch.stack([cache[c] if c in cache else cache.setdefault(c, tok([c])[0]) for c in caps]).to(device)  # (b, ctx)
-        x = augment(to_tensor(imgs[idx].numpy(), device), g)                                                          # (b, 3, h, w)
+        x = augment(to_tensor(imgs[idx].numpy(), device), g, shift, flip)                                             # (b, 3, h, w)
         k = int(r.integers(1, max_extra + 1)) if r.random() < p_extra else 0
         extra = torch.randn(len(idx), k, model.visual.class_embedding.shape[0], generator=g).to(device) * float(r.uniform(.01, 1.)) if k else None
         fi = F.normalize(encode_image_extra(model.visual, x, extra), dim=-1)   # (b, d)
         ft = F.normalize(model.encode_text(toks), dim=-1)                      # (b, d)
         loss = loss_fn(fi, ft, model.logit_scale.exp())
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
         with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
         hist.append(loss.item())
         if log_every and (step % log_every == 0 or step == steps - 1):
             print(f"step {step} loss {np.mean(hist[-log_every:]):.3f} scale {model.logit_scale.exp().item():.1f} {time.time() - t0:.0f}s", flush=True)
+        if ckpt is not None and ((step + 1) % ckpt_every == 0 or step + 1 == end): save(step + 1)
     model.pretrain_loss = hist
     return model.eval()
 

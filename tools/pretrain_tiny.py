@@ -4,8 +4,19 @@
   python tools/pretrain_tiny.py --check          # evidence of the shipped weights, hash check (about a minute on CPU)
   python tools/pretrain_tiny.py --figures        # also write docs/figures/synthetic_grid.png
   python tools/pretrain_tiny.py --train [--device cuda] [--steps 4000]   # pretrain, overwrite the shipped weights + hash
+  python tools/pretrain_tiny.py --train --recipe clean --init embedded --steps 1500 --lr 2e-4 \
+      --ckpt runs/pretrain/clean/ckpt.pt --out runs/pretrain/clean/weights.safetensors   # rerun the same line to resume
+
+Recipes (nbs/93a_embedded.ipynb): 'shipped' is how the shipped weights were made (category, colour and
+size captions; flips and 4-px shifts; random tokens appended to half the batches); 'clean' keeps what
+tells instances apart (captions that also name the pose, no flips, 2-px shifts, no appended tokens).
+With --ckpt the run checkpoints every 100 steps and continues from the file when rerun (--stop-at N
+ends a sitting after step N); judge the result with `python tools/world_card.py --pretrained <out>`.
 """
 import argparse, json, os, sys, time
+
+RECIPES = {'shipped': {},   # pretrain's defaults
+           'clean': dict(flip=False, shift=2, p_extra=0., pose_captions=True)}
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -18,7 +29,16 @@ def main(argv=None):
     ap.add_argument('--drawing-frac', type=float, default=.35)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default='', help='write the weights here instead of the package assets')
+    ap.add_argument('--recipe', default='shipped', choices=sorted(RECIPES), help="how to pretrain (see above)")
+    ap.add_argument('--init', default='random', help="'random' (seeded), 'embedded' (the shipped weights) or a weights file to start from")
+    ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--batch-size', type=int, default=256)
+    ap.add_argument('--warmup', type=int, default=200)
+    ap.add_argument('--ckpt', default='', help="checkpoint file: resumed from when it exists")
+    ap.add_argument('--stop-at', type=int, default=None, help="end this sitting after this step (needs --ckpt)")
     a = ap.parse_args(argv)
+    if a.stop_at is not None and not a.ckpt: ap.error(f"--stop-at {a.stop_at} needs --ckpt, to continue from")
+    if a.init not in ('random', 'embedded') and not os.path.isfile(a.init): ap.error(f"--init {a.init}: expected 'random', 'embedded' or an existing weights file")
     import torch
     from clip_sbir.core import EMBEDDED_MODEL, assets_path, resolve_device
     from clip_sbir.models.clip import load_clip
@@ -31,7 +51,12 @@ def main(argv=None):
         data = tiny.pretrain_images(a.n_per_class, a.drawing_frac, a.seed, workers=os.cpu_count() or 1)
         print(f"pretraining images {data['images'].shape} in {time.time() - t:.0f}s", flush=True)
         t = time.time()
-        model = tiny.pretrain(tiny.create_tiny(a.seed), data, steps=a.steps, seed=a.seed, device=dev, log_every=500)
+        init = tiny.create_tiny(a.seed) if a.init == 'random' else load_clip(EMBEDDED_MODEL, a.init)
+        model = tiny.pretrain(init, data, steps=a.steps, batch_size=a.batch_size, lr=a.lr, warmup=a.warmup, seed=a.seed, device=dev, log_every=100,
+                              ckpt=a.ckpt or None, stop_at=a.stop_at, **RECIPES[a.recipe])
+        if a.stop_at is not None and a.stop_at < a.steps:
+            print(f"stopped after step {a.stop_at} of {a.steps}: rerun the same command without --stop-at (or a later one) to continue", flush=True)
+            return 0
         sha = tiny.save_weights(model, path)
         if not a.out: assets_path('clip-sbir-tiny.sha256').write_text(sha + '\n')
         print(f"pretrained on {dev} in {time.time() - t:.0f}s: {path} sha256 {sha}", flush=True)

@@ -525,7 +525,11 @@ def make_instance(cat:str, # category name, a key of `CATEGORIES`
     size_px = (hi - lo) * scale
     off = (S - size_px) * (.1 + .8 * u(0, 1, 2))  # keep a margin of 10 % of the free space
     out = [dict(p, p=((p['p'] * fl) @ rot - lo) * scale + off, w=p['w'] * scale) for p in parts]
-    return dict(cat=cat, parts=out, colour=names[0], rgb=rgb, size='large' if frac > .75 else 'small')
+    cx, cy = (off + size_px / 2) / S                # the object's box centre, as a fraction of the canvas
+    pose = dict(facing='left' if flip else 'right', # the builders draw facing right; `flip` mirrors
+                tilt=float(ang),                    # > 0: x' = x cos - y sin, so lower points move left: leaning right
+                x=float(cx), y=float(cy))           # y grows downwards
+    return dict(cat=cat, parts=out, colour=names[0], rgb=rgb, size='large' if frac > .75 else 'small', pose=pose)
 
 # %% ../../nbs/93_data.synthetic.ipynb #0df58578
 def _grid(S):
@@ -663,13 +667,13 @@ def sample(cat:str, # category name
            stream:str='world', # 'world' (SBIR data) | 'pretrain' (the tiny CLIP's images)
            n_sketches:int=3, # human-like sketches to draw
            photo:bool=True, drawing:bool=False)->dict:
-    "Render one instance: {'photo', 'sketches', 'drawing', 'colour', 'size'} (images (h, w, 3) uint8)"
+    "Render one instance: {'photo', 'sketches', 'drawing', 'colour', 'size', 'pose'} (images (h, w, 3) uint8)"
     S = 2 * image_size
     inst = make_instance(cat, _rng(seed, stream, cat, i, 'instance'), S)
     return dict(photo=render_photo(inst, _rng(seed, stream, cat, i, 'photo'), S, image_size) if photo else None,
                 sketches=[render_sketch(inst, _rng(seed, stream, cat, i, 'sketch', k), S, image_size) for k in range(n_sketches)],
                 drawing=render_drawing(inst, S, image_size) if drawing else None,
-                colour=inst['colour'], size=inst['size'])
+                colour=inst['colour'], size=inst['size'], pose=inst['pose'])
 
 def generate_world(classes:list, # category names; labels index this list
                    n_photos:int=48, # photos per category
