@@ -43,14 +43,15 @@ def test_tiny_clip_evidence_on_unseen_categories():
     assert 2 * ev['chance'] < ev['frozen_map'] < .8, ev
 
 def test_world_card_files_agree_and_bad_weights_refused(tmp_path):
-    "README's world card table is `card_table` of the committed numbers, for the shipped weights; a missing weights file is refused before any work"
+    "Each committed world card table is `card_table` of its committed numbers, README's for the shipped weights; a missing weights file is refused before any work"
     from clip_sbir.core import assets_path
     from clip_sbir.embedded import WEIGHTS_FILE, file_sha256
     from clip_sbir.world_card import card_table
     saved = json.loads((ROOT/'docs'/'figures'/'world_card.json').read_text())
     assert saved['sha256'] == file_sha256(assets_path(WEIGHTS_FILE)), "rerun python tools/world_card.py: the shipped weights changed"
-    table = (ROOT/'docs'/'figures'/'world_card.md').read_text()
-    assert table.startswith(card_table({k: saved[k] for k in ('seen', 'unseen')}) + '\n')
+    for md in sorted((ROOT/'docs'/'figures').rglob('world_card.md')):   # the shipped card, and trials' cards
+        saved = json.loads(md.with_suffix('.json').read_text())
+        assert md.read_text().startswith(card_table({k: saved[k] for k in ('seen', 'unseen')}) + '\n'), md
     r = subprocess.run([sys.executable, 'tools/world_card.py', '--pretrained', str(tmp_path/'none.safetensors'), '--out', str(tmp_path/'card')],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and 'none.safetensors' in r.stderr and not (tmp_path/'card').exists(), r.stderr

@@ -75,6 +75,8 @@ def test_a_failing_notebook_is_reported(tmp_path):
     ('took 1.25 s', 'took 3.5 s', True),
     ("{'n': 3, 'seconds': 0.108}", "{'n': 3, 'seconds': 0.25}", True),
     ('in /tmp/tmpab12cd/run', 'in /tmp/tmpzz99yy/run', True),
-    ('mAP 0.5', 'mAP 0.5 (frozen)', False)])
+    ('mAP 0.5', 'mAP 0.5 (frozen)', False),
+    ('sha256 `f1c8a3c9969e850e…`', 'sha256 `f1c8a3c9969e850e…`', True),  # '9969e850' reads as a number that overflows
+    ('sha256 `f1c8a3c9969e850e…`', 'sha256 `f1c8a3c9969e851e…`', False)])
 def test_same_text(a, b, same):
     assert nbo.same_text(a, b) is same
