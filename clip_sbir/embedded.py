@@ -116,8 +116,6 @@ def encode_image_extra(visual, # an open_clip VisionTransformer
     return v.ln_post(x[:, 0]) @ v.proj                               # (b, d)
 
 # %% ../nbs/93a_embedded.ipynb #75960307
-def _settings(**kw)->dict: return {k: (float(v) if isinstance(v, float) else v) for k, v in kw.items()}
-
 def pretrain(model:open_clip.model.CLIP, data:dict, # `pretrain_images` output
              steps:int=4000, batch_size:int=256, lr:float=5e-4, wd:float=.1, warmup:int=200, seed:int=0,
              device='cpu', log_every:int=100,
@@ -141,8 +139,8 @@ def pretrain(model:open_clip.model.CLIP, data:dict, # `pretrain_images` output
     if pose_captions and 'pose' not in data: raise ValueError("pose_captions=True needs `data['pose']` (pretrain_images gives it)")
     if batch_size > n: raise ValueError(f"batch_size={batch_size}: expected at most the {n} pretraining images")
     if stop_at is not None and ckpt is None: raise ValueError(f"stop_at={stop_at} needs a ckpt file to continue from")
-    settings = _settings(steps=steps, batch_size=batch_size, lr=lr, wd=wd, warmup=warmup, seed=seed, max_extra=max_extra, p_extra=p_extra,
-                         flip=flip, shift=shift, pose_captions=pose_captions, n_images=n)
+    settings = dict(steps=steps, batch_size=batch_size, lr=lr, wd=wd, warmup=warmup, seed=seed, max_extra=max_extra, p_extra=p_extra,
+                    flip=flip, shift=shift, pose_captions=pose_captions, n_images=n)
     start, hist = 0, []
     if ckpt is not None and Path(ckpt).is_file():
         state = torch.load(ckpt, map_location='cpu', weights_only=False)   # our own file

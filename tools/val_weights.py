@@ -23,10 +23,12 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--modes', nargs='+', default=['zs', 'fg'], choices=sorted(VARIANTS))
     ap.add_argument('--root', default='runs/val_weights', help="folder of the runs (relative to the repository)")
+    ap.add_argument('--md', default='', help="also write the table, with this command, to this file (relative to the repository)")
     a = ap.parse_args(argv)
     weights = dict(w.partition('=')[::2] for w in a.weights)
     bad = [f"{k}={v}" for k, v in weights.items() if not k or not (v == 'embedded' or Path(v).is_file())]
     if bad: ap.error(f"--weights {' '.join(bad)}: expected NAME=embedded or NAME=<an existing weights file>")
+    from clip_sbir.core import write_atomic
     from clip_sbir.experiments import Variant, run_grid, run_params
     rows = []
     for mode in a.modes:
@@ -37,8 +39,11 @@ def main(argv=None):
                 gain = d.val - d.val_baseline
                 sd = f" ± {gain.std(ddof=1):.4f}" if len(d) > 1 else ''
                 rows.append(f"| {mode} | {name} | {v} | {d.val_baseline.mean():.4f} | {d.val.mean():.4f} | {gain.mean():+.4f}{sd} |")
-    print(f"Validation classes, seeds {' '.join(map(str, a.seeds))}, {a.epochs} epoch(s); zs: mAP@all, fg: acc@1\n")
-    print("| mode | weights | variant | frozen | trained | gain |\n|:--|:--|:--|--:|--:|--:|\n" + "\n".join(rows))
+    md = (f"Validation classes, seeds {' '.join(map(str, a.seeds))}, {a.epochs} epoch(s); zs: mAP@all, fg: acc@1\n\n"
+          "| mode | weights | variant | frozen | trained | gain |\n|:--|:--|:--|--:|--:|--:|\n" + "\n".join(rows)
+          + "\n\ncommand: `python tools/val_weights.py " + ' '.join(sys.argv[1:] if argv is None else argv) + "`\n")
+    print(md)
+    if a.md: write_atomic(ROOT/a.md, lambda f: f.write(md.encode()))
     return 0
 
 if __name__ == '__main__': sys.exit(main())
