@@ -79,11 +79,11 @@ class SBIRConfig:
     prompt_position: str = 'append'  # append (code) | prepend
     tune_ln: bool = True             # learn the LayerNorm affine parameters beside the prompts (paper: yes)
     epochs: int = 3                  # passes over the training sketches (paper: 60)
-    batch_size: int = 64             # triplets per step and process = n_classes_per_batch * n_per_class (global: x processes)
+    batch_size: int = 64             # triplets per step, all processes together (the paper's batch) = n_classes_per_batch * n_per_class
     n_classes_per_batch: int = 8     # P: classes per class-balanced batch (the f-divergence needs P >= 2)
     lr_prompt: float = 1e-2          # learning rate of the prompts (code: 1e-4 at paper scale)
     lr_ln: float = 1e-2              # learning rate of the LayerNorm affine parameters (code: 1e-6; paper: 1e-5)
-    lr_other: float = 1e-5           # learning rate of any other trainable weights (ft / lin / deep heads)
+    lr_other: float = 1e-5           # learning rate of the baselines' own weights (ft: the image encoder; lin: the linear maps)
     weight_decay: float = 0.0        # AdamW weight decay (open)
     schedule: str = 'cosine'         # none | cosine (open)
     warmup_steps: int = 0            # linear warm-up steps before the schedule (open)

@@ -20,7 +20,7 @@ class DatasetSpec:
     galleries: tuple = ('all',)    # zs test galleries: 'all' | 'extended' (Sketchy's extended photos only)
     layouts: tuple = ()            # folder layouts it may be stored in (`clip_sbir.data.real.LAYOUTS`), in detection order
     columns: dict = field(default_factory=dict)       # mode -> the metrics its results table shows
-    paper: dict = field(default_factory=dict)         # mode -> {method: {metric: value}}, as the paper reports them
+    paper: dict = field(default_factory=dict)         # mode -> {method: {our metric: the paper's value}}: each under the variant it is compared with
     @property
     def default_split(self)->str: return self.splits[0]
 
@@ -30,16 +30,16 @@ DATASET_SPECS = {s.name: s for s in [
     DatasetSpec('sketchy', ('s21', 's25_sake', 's25_sempcyc'),
                 {'s21': 'sketchy_s21', 's25_sake': 'sketchy_s25_sake', 's25_sempcyc': 'sketchy_s25_sempcyc'},
                 has_pairs=True, galleries=('all', 'extended'), layouts=('sketchy_tx', 'sketchy_filelist', 'flat'),
-                columns={'zs': ('mAP@200_hits', 'mAP@200_recall', 'P@200'), 'fg': ('acc@1', 'acc@5')},
-                paper={'zs': {'ours': {'mAP@200': 0.723, 'P@200': 0.725}, 'deep': {'mAP@200': 0.702, 'P@200': 0.718},
-                              'lin': {'mAP@200': 0.422, 'P@200': 0.512}, 'ft': {'mAP@200': 0.102, 'P@200': 0.166}},
+                columns={'zs': ('mAP@200_voc', 'mAP@200_recall', 'P@200'), 'fg': ('acc@1', 'acc@5')},
+                paper={'zs': {'ours': {'mAP@200_voc': 0.723, 'P@200': 0.725}, 'deep': {'mAP@200_voc': 0.702, 'P@200': 0.718},
+                              'lin': {'mAP@200_voc': 0.422, 'P@200': 0.512}, 'ft': {'mAP@200_voc': 0.102, 'P@200': 0.166}},
                        'fg': {'ours': {'acc@1': 0.2868, 'acc@5': 0.6234}, 'deep': {'acc@1': 0.2762, 'acc@5': 0.6156}}}),
     DatasetSpec('tuberlin', ('t30_sake', 't30_sempcyc'), {'t30_sake': 'tuberlin_t30_sake', 't30_sempcyc': 'tuberlin_t30_sempcyc'},
-                layouts=('tuberlin_ready', 'sketches_images', 'flat'), columns={'zs': ('mAP@all', 'P@100')},
-                paper={'zs': {'ours': {'mAP@all': 0.651, 'P@100': 0.732}, 'deep': {'mAP@all': 0.637, 'P@100': 0.718},
-                              'lin': {'mAP@all': 0.398, 'P@100': 0.557}, 'ft': {'mAP@all': 0.003, 'P@100': 0.001}}}),
+                layouts=('tuberlin_ready', 'sketches_images', 'flat'), columns={'zs': ('mAP@all_voc', 'mAP@all', 'P@100')},
+                paper={'zs': {'ours': {'mAP@all_voc': 0.651, 'P@100': 0.732}, 'deep': {'mAP@all_voc': 0.637, 'P@100': 0.718},
+                              'lin': {'mAP@all_voc': 0.398, 'P@100': 0.557}, 'ft': {'mAP@all_voc': 0.003, 'P@100': 0.001}}}),
     DatasetSpec('quickdraw', ('q30',), {'q30': 'quickdraw_q30'}, layouts=('quickdraw_final', 'sketches_images', 'flat'),
-                columns={'zs': ('mAP@all', 'P@200')},
-                paper={'zs': {'ours': {'mAP@all': 0.202, 'P@200': 0.388}, 'deep': {'mAP@all': 0.188, 'P@200': 0.375},
-                              'lin': {'mAP@all': 0.082, 'P@200': 0.098}, 'ft': {'mAP@all': 0.001, 'P@200': 0.001}}}),
+                columns={'zs': ('mAP@all_voc', 'mAP@all', 'P@200')},
+                paper={'zs': {'ours': {'mAP@all_voc': 0.202, 'P@200': 0.388}, 'deep': {'mAP@all_voc': 0.188, 'P@200': 0.375},
+                              'lin': {'mAP@all_voc': 0.082, 'P@200': 0.098}, 'ft': {'mAP@all_voc': 0.001, 'P@200': 0.001}}}),
 ]}

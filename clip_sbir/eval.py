@@ -106,7 +106,7 @@ def query_subset(split:SBIRSplit,    # the side whose sketches query
     return np.sort(np.random.RandomState(seed).choice(pool, n, replace=False))
 
 # %% ../nbs/05a_eval.ipynb #71be0287
-ZS_KEYS = ('mAP@all', 'mAP@200_hits', 'mAP@200_recall', 'P@100', 'P@200')  # a zs run's headline metrics
+ZS_KEYS = ('mAP@all', 'mAP@all_voc', 'mAP@200_hits', 'mAP@200_recall', 'mAP@200_voc', 'P@100', 'P@200')  # a zs run's headline metrics
 FG_KEYS = ('acc@1', 'acc@5', 'acc@10')                                    # a fg run's
 KEY_METRIC = {'zs': 'mAP@all', 'fg': 'acc@1'}                             # the one that picks the best checkpoint
 
@@ -160,7 +160,7 @@ def evaluate(encoder:torch.nn.Module,  # has encode_sketch / encode_photo, (b, 3
              env:DistEnv|None=None,    # this process among several (`clip_sbir.dist`); None = alone
              return_features:bool=False, # also return the (query, gallery) features
             ):                         # metrics dict, or (metrics, (query features, photo features))
-    "Metrics of `encoder` on `split`: zs mAP@all, mAP@200 (hits, recall), P@100, P@200 or fg acc@1/5/10"
+    "Metrics of `encoder` on `split`: zs mAP@all, mAP@200 (hits, recall), both VOC-interpolated, P@100, P@200 or fg acc@1/5/10"
     if mode not in MODES: raise ConfigError('mode', mode, " | ".join(map(repr, MODES)))
     if fg_gallery not in FG_GALLERIES: raise ConfigError('fg_gallery', fg_gallery, " | ".join(map(repr, FG_GALLERIES)))
     if mode == 'fg' and not split.has_pairs: raise ConfigError('mode', mode, "'zs' for a split without fine-grained pairs (sketch_pair)")

@@ -240,9 +240,8 @@ PAPER_RESULTS = {(n, m): r for n, d in DATASET_SPECS.items() for m, r in d.paper
 PAPER_COLUMNS = {(n, m): c for n, d in DATASET_SPECS.items() for m, c in d.columns.items()}
 
 def paper_value(dataset:str, mode:str, method:str, metric:str)->float|None:
-    "The paper's number for a method and one of our metric names, if it reports one"
-    res = PAPER_RESULTS.get((dataset, mode), {}).get(method, {})
-    return res.get('mAP@200' if metric.startswith('mAP@200') else metric)
+    "The paper's number for a method beside our metric `metric` (the variant the paper's number is compared with), if any"
+    return PAPER_RESULTS.get((dataset, mode), {}).get(method, {}).get(metric)
 
 def method_variants(methods:Sequence[str]=('frozen', 'ft', 'lin', 'deep', 'ours'),
                     method_params:dict|None=None, # method -> its own run parameters, e.g. {'lin': {'lr_other': 1e-3}}
@@ -256,17 +255,18 @@ def method_variants(methods:Sequence[str]=('frozen', 'ft', 'lin', 'deep', 'ours'
 def baselines_table(df:pd.DataFrame, # rows of `run_grid` over `method_variants` (one mode, one dataset)
                     columns:Sequence[str]|None=None, # metrics to show (default: `PAPER_COLUMNS` of the dataset)
                     digits:int=3)->pd.DataFrame:
-    "The paper's table shape: a row per method, mean ± std over seeds per metric, the paper's number beside when it has one"
+    "The paper's table shape: a row per method, mean ± std over seeds per metric, the paper's number beside the variant it is compared with"
     modes, datasets = df['mode'].unique(), df.dataset.unique()
     if len(modes) != 1 or len(datasets) != 1: raise ValueError(f"rows of one mode and one dataset, got modes {list(modes)} and datasets {list(datasets)}")
     mode, dataset = modes[0], datasets[0]
     cols = list(columns or PAPER_COLUMNS.get((dataset, mode), ZS_KEYS if mode == 'zs' else FG_KEYS))
+    reported = {k for r in PAPER_RESULTS.get((dataset, mode), {}).values() for k in r}   # our names of the paper's metrics
     rows = []
     for method, g in df.groupby('method', sort=False):
         row = {'method': METHOD_NAMES[method], 'seeds': g.seed.nunique()}
         for c in cols:
             row[c] = fmt_pm(g[c].mean(), g[c].std(), digits)
-            if (dataset, mode) in PAPER_RESULTS:
+            if c in reported:
                 p = paper_value(dataset, mode, method, c)
                 row[f'{c} (paper)'] = '' if p is None else f"{p:.{digits}f}"
         rows.append(row)

@@ -12,7 +12,7 @@ from .core import ConfigError, SBIRConfig, config_fields
 
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'check_injected', 'injected_names', 'assigned_names', 'injected_in_history', 'notebook_params',
-           'load_yaml', 'parse_value', 'read_params_file', 'parse_args']
+           'load_yaml', 'parse_value', 'read_params_file', 'add_param_flags', 'params_from_flags', 'parse_args']
 
 # %% ../nbs/90b_params.ipynb #d1ea213f
 def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
@@ -93,15 +93,22 @@ def read_params_file(path:str|Path, field:str='parameters_file')->dict:
     if not isinstance(params, dict): raise ConfigError(field, str(path), "a YAML mapping of parameter names to values")
     return params
 
-def parse_args(argv:list|None=None)->SBIRConfig:
-    "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
-    ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
+def add_param_flags(ap:argparse.ArgumentParser)->argparse.ArgumentParser:
+    "Give `ap` papermill's flags for run parameters: `-f file.yaml`, `-y yaml`, `-p name value` (later ones win)"
     ap.add_argument('-f', '--parameters_file', action='append', default=[], help="YAML file of parameters (e.g. configs/sketchy_zs.yaml)")
     ap.add_argument('-y', '--parameters_yaml', action='append', default=[], help="YAML string of parameters")
     ap.add_argument('-p', '--parameters', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help="one parameter")
-    a = ap.parse_args(argv)
+    return ap
+
+def params_from_flags(a:argparse.Namespace)->dict:
+    "The run parameters that `add_param_flags`'s flags give, files first, then YAML strings, then `-p` (not yet validated)"
     params = {}
     for f in a.parameters_file: params.update(read_params_file(f))
     for y in a.parameters_yaml: params.update(load_yaml(y) or {})
     params.update({k: parse_value(v) for k, v in a.parameters})
-    return SBIRConfig.from_params(params)
+    return params
+
+def parse_args(argv:list|None=None)->SBIRConfig:
+    "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
+    ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
+    return SBIRConfig.from_params(params_from_flags(add_param_flags(ap).parse_args(argv)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_run.ipynb #d12ccae9
 from __future__ import annotations
-import copy, sys, time
+import copy, math, sys, time
 from pathlib import Path
 from typing import Callable
 
@@ -21,14 +21,26 @@ from .params import parse_args
 from .train import fit, load_checkpoint, check_resumable
 
 # %% auto #0
-__all__ = ['METRICS_KEYS', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'evaluate_encoder', 'validation',
-           'train_encoder', 'results', 'final_evaluation', 'run_experiment', 'load_trained', 'main']
+__all__ = ['METRICS_KEYS', 'check_global_batch', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'evaluate_encoder',
+           'validation', 'train_encoder', 'results', 'final_evaluation', 'run_experiment', 'load_trained', 'main']
 
 # %% ../nbs/06_run.ipynb #e1aeddd4
+def check_global_batch(batch_size:int, # triplets per step, all processes together (`cfg.batch_size`)
+                       n_classes_per_batch:int, # P: the batch is P classes x M triplets
+                       world:int,      # processes sharing each step
+                      )->int:          # triplets per process
+    "Refuse a global batch that does not split evenly across `world` processes, naming the nearest batch sizes that do"
+    if batch_size % world == 0: return batch_size // world
+    step = math.lcm(n_classes_per_batch, world)                    # multiples of P that `world` divides
+    near = sorted({v for v in (batch_size // step * step, -(-batch_size // step) * step) if v > 0})
+    raise ConfigError('batch_size', batch_size, f"a global batch that {world} processes share evenly (it is split across them, "
+                      f"the paper's batch in all): a multiple of {step}, e.g. {' or '.join(map(str, near))}")
+
 def init_run(cfg:SBIRConfig)->tuple:
     "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`, which then exists"
     check_data_paths(cfg.dataset, cfg.data_root, cfg.split, cfg.val_classes)   # the filesystem checks the pure config leaves
     env, device = init_distributed(cfg.device)
+    check_global_batch(cfg.batch_size, cfg.n_classes_per_batch, env.world)
     resolve_precision(cfg.precision, device)
     last = Path(cfg.out_dir)/'last.pt'
     if cfg.resume and last.exists(): check_resumable(load_checkpoint(last)['config'], cfg, last)
@@ -106,16 +118,18 @@ def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None,
 # %% ../nbs/06_run.ipynb #6dbcf5c9
 METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'seed', 'n_query', 'n_gallery', 'n_unreadable', 'n_train_sketches',
                 'n_train_classes', 'train_classes', 'val_classes', 'test_classes', 'unused_classes',
-                'metrics', 'baseline', 'checkpoint', 'val_history', 'val_baseline', 'train_seconds', 'eval_seconds', 'git_sha', 'config')
+                'metrics', 'baseline', 'checkpoint', 'val_history', 'val_baseline', 'processes', 'batch_per_process',
+                'train_seconds', 'eval_seconds', 'git_sha', 'config')
 
 def results(cfg:SBIRConfig, data:SBIRData,
             final:dict,          # `final_evaluation`'s result: metrics, baseline, eval_seconds
             state:dict,          # `train_encoder`'s state ({'history': [], 'train_seconds': 0} when nothing trained)
             val_baseline:dict|None=None, # the frozen model on the validation classes
+            env:DistEnv|None=None, # the processes that trained (None = one)
            )->dict:
     "The `metrics.json` record of a run"
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith('n_')}
-    metrics, val = final['metrics'], data.val.classes if data.val is not None else []
+    metrics, val, world = final['metrics'], data.val.classes if data.val is not None else [], (env or DistEnv()).world
     return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method, 'seed': cfg.seed,
             'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_unreadable': metrics['n_unreadable'],
             'n_train_sketches': data.train.n_sketches, 'n_train_classes': len(data.train.classes),
@@ -124,6 +138,7 @@ def results(cfg:SBIRConfig, data:SBIRData,
             'metrics': strip(metrics), 'baseline': strip(final['baseline']),
             'checkpoint': 'frozen' if cfg.method == 'frozen' else 'last',          # which weights `metrics` scores
             'val_history': state.get('history', []), 'val_baseline': strip(val_baseline or {}),
+            'processes': world, 'batch_per_process': cfg.batch_size // world,     # `batch_size` is the global batch
             'train_seconds': round(float(state.get('train_seconds', 0.0)), 3), 'eval_seconds': round(float(final['eval_seconds']), 3),
             'git_sha': git_sha(Path(clip_sbir.__file__).parent), 'config': cfg.to_dict()}
 
@@ -149,7 +164,7 @@ def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
     val_baseline = val(make_encoder(clip, cfg, 'frozen')) if val is not None else {}
     st = train_encoder(encoder, data, cfg, env, device, progress) if cfg.method != 'frozen' else {'train_seconds': 0.0, 'history': []}
     final = final_evaluation(encoder, clip, data, cfg, env, device)
-    rec = results(cfg, data, final, st, val_baseline)
+    rec = results(cfg, data, final, st, val_baseline, env)
     if env.is_main: write_json(rec, Path(cfg.out_dir)/'metrics.json')
     return rec
 

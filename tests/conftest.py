@@ -1,12 +1,30 @@
-"""Shared pytest fixtures and dataset trees: repository paths; tests never download anything."""
-import os
+"""Shared pytest fixtures and dataset trees: repository paths, the tests' own cache folder; tests never download anything."""
+import os, tempfile
 from pathlib import Path
 import pytest
 
-from clip_sbir.data.real import LAYOUTS, fake_tree, split_classes
-
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault('MPLBACKEND', 'Agg')
+
+def with_worlds(cache:Path)->Path:
+    "`cache` (created), whose generated synthetic worlds are those of `ROOT/.cache/synthetic`: keyed by the generator's fingerprint, safe to share"
+    worlds = ROOT/'.cache'/'synthetic'
+    worlds.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache/'synthetic').exists(): (cache/'synthetic').symlink_to(worlds, target_is_directory=True)
+    return cache
+
+# The tests never read or write the user's cache (~/.cache/clip_sbir): tools/test.sh hands every step one fresh folder
+# (CLIP_SBIR_TEST_CACHE); pytest run alone makes its own. Set before the package is imported; subprocesses inherit it.
+os.environ['CLIP_SBIR_CACHE'] = str(with_worlds(Path(os.environ.get('CLIP_SBIR_TEST_CACHE') or tempfile.mkdtemp(prefix='clip_sbir_tests_'))))
+
+def private_cache(monkeypatch, tmp_path:Path)->Path:
+    "A cache folder of the test's own (no features or indexes from earlier tests), sharing only the generated worlds"
+    d = with_worlds(tmp_path/'cache')
+    monkeypatch.setenv('CLIP_SBIR_CACHE', str(d))
+    return d
+
+from clip_sbir.data.real import LAYOUTS, fake_tree, split_classes
 
 @pytest.fixture(scope='session')
 def root() -> Path: return ROOT

@@ -14,6 +14,7 @@ from clip_sbir.data.core import ImageDataset, collate_skip, sbir_transform
 from clip_sbir.data.real import (LAYOUTS, fake_tree, load_dataset, load_data, describe, split_classes, read_filelist,
                                  photo_id, detect_layout, class_key)
 from clip_sbir.data.samplers import TripletDataset, ClassBalancedBatchSampler, make_train_loader
+from conftest import private_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 # The standard split file lists (SAKE / ZSE-SBIR family) live beside the repository, not in it.
@@ -23,7 +24,7 @@ needs_lists = pytest.mark.skipif(not (LISTS/'sketchy_s21').is_dir(), reason=f"sp
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     "Each test caches its indexes in its own folder"
-    monkeypatch.setenv('CLIP_SBIR_CACHE', str(tmp_path/'cache'))
+    private_cache(monkeypatch, tmp_path)
 
 # ---------------------------------------------------------------------------------------------
 # Miniature trees in every layout, with the real class names and file naming

@@ -220,3 +220,25 @@ def test_readme_tables_are_the_files():
     assert make_readme.stale_tables(nb) == []
     shown[0]['outputs'][0]['data']['text/markdown'][-1] += ' (edited by hand)'   # a drifted stored output is caught
     assert make_readme.stale_tables(nb) == [nb['cells'].index(shown[0])]
+
+# ---------------------------------------------------------------------------------------------
+# Prose that restates what the code holds
+# ---------------------------------------------------------------------------------------------
+def test_pages_state_what_the_code_holds():
+    "method §5's table is the dataset specs' paper numbers; the metrics page names every key a run writes; the fg gallery rule"
+    from clip_sbir.datasets import DATASET_SPECS
+    from clip_sbir.eval import ZS_KEYS, FG_KEYS, fg_photos
+    method, metrics = (ROOT/'nbs'/'method.md').read_text(), (ROOT/'nbs'/'metric_definitions.md').read_text()
+    names = {'ours': 'Ours', 'deep': 'B-Deep', 'lin': 'B-Lin', 'ft': 'B-FT'}
+    rows = {r.split('|')[1].strip(): [float(v) for v in r.split('|')[2:-1]] for r in method.splitlines()
+            if r.startswith('| ') and r.split('|')[1].strip() in names.values()}
+    for m, label in names.items():
+        spec = [v for d in ('sketchy', 'tuberlin', 'quickdraw') for v in DATASET_SPECS[d].paper['zs'][m].values()]
+        assert rows[label] == spec, (label, rows[label], spec)
+    for m, (a1, a5) in {'ours': (28.68, 62.34), 'deep': (27.62, 61.56)}.items():
+        assert DATASET_SPECS['sketchy'].paper['fg'][m] == {'acc@1': round(a1 / 100, 4), 'acc@5': round(a5 / 100, 4)}
+        assert f"{a1:.2f} %" in method and f"{a5:.2f} %" in method
+    section5 = metrics.split('## 5.')[1].split('## 6.')[0]
+    for k in ZS_KEYS + FG_KEYS: assert f'`{k}`' in section5, k
+    assert 'photo_basic' in metrics and 'photo_basic' in fg_photos.__doc__          # the fg gallery: photos with sketches
+    assert 'known gap' not in metrics and 'extended photos included' not in method

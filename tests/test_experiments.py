@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import papermill as pm
 import pytest
+from conftest import private_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 EXP = ROOT/'nbs/experiments'
@@ -147,7 +148,7 @@ def test_baselines_on_a_real_dataset_stand_beside_the_papers_numbers(tmp_path, m
     import sys
     sys.path.insert(0, str(ROOT/'tests'))
     from test_datasets import sketchy_tree
-    monkeypatch.setenv('CLIP_SBIR_CACHE', str(tmp_path/'cache'))      # the kernel inherits it
+    private_cache(monkeypatch, tmp_path)      # the kernel inherits it
     sketchy_tree(tmp_path/'Sketchy', 'sketchy_tx', n_test=(3, 1), n_train=(2, 1))
     over = {**TINY, 'dataset': 'sketchy', 'data_root': str(tmp_path/'Sketchy'), 'batch_size': 16, 'n_classes_per_batch': 4}
     figs = tmp_path/'figs'
@@ -159,11 +160,25 @@ def test_baselines_on_a_real_dataset_stand_beside_the_papers_numbers(tmp_path, m
         return {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     zs, fg = table('zs'), table('fg')
     assert list(zs) == list(fg) == ['CLIP, frozen', 'B-Deep', 'Ours']
-    assert list(zs['Ours']) == ['method', 'seeds', 'mAP@200_hits', 'mAP@200_hits (paper)', 'mAP@200_recall', 'mAP@200_recall (paper)',
-                                'P@200', 'P@200 (paper)']
-    assert (zs['Ours']['mAP@200_hits (paper)'], zs['Ours']['P@200 (paper)'], zs['B-Deep']['P@200 (paper)']) == ('0.723', '0.725', '0.718')
+    assert list(zs['Ours']) == ['method', 'seeds', 'mAP@200_voc', 'mAP@200_voc (paper)', 'mAP@200_recall', 'P@200', 'P@200 (paper)']
+    assert (zs['Ours']['mAP@200_voc (paper)'], zs['Ours']['P@200 (paper)'], zs['B-Deep']['P@200 (paper)']) == ('0.723', '0.725', '0.718')
     assert zs['CLIP, frozen']['P@200 (paper)'] == ''                     # the paper has no frozen row
     assert (fg['Ours']['acc@1 (paper)'], fg['Ours']['acc@5 (paper)'], fg['B-Deep']['acc@1 (paper)']) == ('0.287', '0.623', '0.276')
     runs = pd.read_csv(figs/'baselines.csv')
     assert set(runs.dataset) == {'sketchy'} and all(_metrics(d)['split'] == 's21' for d in runs.run_dir)
     assert (figs/'qualitative_fg.png').stat().st_size > 0
+
+
+def test_val_sweep_takes_the_main_jobs_flags_and_reads_validation_classes_only(tmp_path):
+    "tools/val_sweep.py: -f/-p as the main job; a file's val_classes 0 (the final protocol) becomes validation classes"
+    import sys
+    sys.path.insert(0, str(ROOT/'tools'))
+    import val_sweep
+    a = val_sweep.parser().parse_args(['-f', str(ROOT/'configs/sketchy_zs.yaml'), '-p', 'data_root', str(tmp_path), '-p', 'epochs', '5'])
+    base, rate_epochs, epochs = val_sweep.sweep_params(a)
+    assert (base['dataset'], base['val_classes'], base['epochs'], base['data_root']) == ('sketchy', 'auto', 5, str(tmp_path))
+    assert rate_epochs is None and epochs == ()                           # a real dataset: its own budget, no epochs sweep
+    base, rate_epochs, epochs = val_sweep.sweep_params(val_sweep.parser().parse_args(['-p', 'val_classes', '3']))
+    assert (base['val_classes'], rate_epochs, epochs) == (3, 1, val_sweep.EPOCHS)   # the embedded default, as before
+    with pytest.raises(Exception, match="lr_prompt='fast' is not valid"):
+        val_sweep.sweep_params(val_sweep.parser().parse_args(['-p', 'lr_prompt', 'fast']))

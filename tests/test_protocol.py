@@ -9,13 +9,14 @@ import pytest
 import clip_sbir.run as run
 from clip_sbir.data.core import FileReader, ArrayReader
 from clip_sbir.data.real import load_data
-from conftest import small_tree
+from conftest import small_tree, private_cache
 
+CONFIGS = Path(__file__).resolve().parent.parent/'configs'
 TINY = dict(epochs=1, max_steps=3, batch_size=16, n_classes_per_batch=4, val_queries=40)
 
 @pytest.fixture(autouse=True)
 def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv('CLIP_SBIR_CACHE', str(tmp_path/'cache'))   # no feature cache from an earlier run: every image is decoded
+    private_cache(monkeypatch, tmp_path)   # no feature cache from an earlier run: every image is decoded
 
 def _instrument(monkeypatch)->dict:
     "Log every image decode as (phase, reader id, reference); the phase turns 'final' when the final evaluation starts"
@@ -83,3 +84,16 @@ def test_val_classes_zero_trains_on_every_seen_class(tmp_path):
                    sum((['-p', k, str(v)] for k, v in TINY.items()), []))
     assert rec['val_classes'] == [] and len(rec['train_classes']) == 32 and rec['val_history'] == []
     assert not (tmp_path/'run'/'best.pt').exists() and (tmp_path/'run'/'last.pt').exists()
+
+@pytest.mark.parametrize('dataset', ['sketchy', 'tuberlin', 'quickdraw'])
+def test_paper_files_train_on_every_seen_class(dataset, tmp_path):
+    "configs/*.yaml follow the paper's protocol: val_classes 0, so a run of the file trains on all seen classes of its split"
+    from clip_sbir.core import SBIRConfig
+    from clip_sbir.params import read_params_file
+    split, *_ = small_tree(tmp_path/dataset, dataset)
+    name = {'sketchy': 'sketchy_zs', 'tuberlin': 'tuberlin_zs', 'quickdraw': 'quickdraw_zs'}[dataset]
+    params = read_params_file(CONFIGS/f'{name}.yaml')
+    assert params['val_classes'] == 0 and params['split'] == split
+    data = run.load_run_data(SBIRConfig.from_params({**params, 'data_root': str(tmp_path/dataset)}))
+    n_seen = {'sketchy': 104, 'tuberlin': 220, 'quickdraw': 80}[dataset]
+    assert data.val is None and len(data.train.classes) == n_seen and not set(data.train.classes) & set(data.test.classes)

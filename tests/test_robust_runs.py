@@ -11,7 +11,7 @@ import pytest
 
 from clip_sbir.core import SBIRConfig
 from clip_sbir.data.real import load_data
-from conftest import small_tree, corrupt
+from conftest import small_tree, corrupt, private_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = ROOT/'nbs'/'train.ipynb'
@@ -19,7 +19,7 @@ TINY = dict(epochs=1, max_steps=2, batch_size=16, n_classes_per_batch=4, val_que
 
 @pytest.fixture(autouse=True)
 def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv('CLIP_SBIR_CACHE', str(tmp_path/'cache'))   # the kernel inherits both
+    private_cache(monkeypatch, tmp_path)   # the kernel inherits both
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
 
 def _run(tmp_path, **params)->dict:

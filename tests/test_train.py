@@ -159,12 +159,15 @@ from clip_sbir.core import SBIRConfig
 from clip_sbir.data.real import load_data
 from clip_sbir.models.clip import load_clip
 from clip_sbir.run import init_run, make_encoder, train_encoder, evaluate_encoder
-from clip_sbir.dist import DistEnv
+from clip_sbir.dist import DistEnv, gather_objects
+from clip_sbir.data.samplers import make_train_loader
 out = sys.argv[1]
 cfg = SBIRConfig(mode='fg', device='cpu', batch_size=16, n_classes_per_batch=4, max_steps=3, val_queries=40, out_dir=out)
 env, device = init_run(cfg)
 data = load_data(cfg.dataset, cfg.data_root, cfg.split)
 enc = make_encoder(load_clip(cfg.model, cfg.pretrained, device), cfg)
+share = next(iter(make_train_loader(data.train, cfg, enc.image_size, env.rank, env.world).balanced))   # this process's part of step 1
+shares = gather_objects(share, env)
 if env.rank == 1:   # start the processes apart: fit must broadcast rank 0's values, then keep them equal
     with torch.no_grad():
         for p in enc.parameters():
@@ -177,7 +180,8 @@ if env.rank == 0:
     single, (qs, gs) = evaluate_encoder(enc, data.test, cfg, env=DistEnv(), device=device, return_features=True)
     json.dump({'world': env.world, 'same_params': all(torch.equal(every[0], e) for e in every), 'changed': bool((flat != 0).any()),
                'gathered': res, 'single': single, 'feat_diff': max((qf - qs).abs().max().item(), (gf - gs).abs().max().item()),
-               'steps': st['step'], 'n_q': len(qf)}, open(f'{out}/dist.json', 'w'))
+               'steps': st['step'], 'n_q': len(qf), 'shares': shares,
+               'one_process': next(iter(make_train_loader(data.train, cfg, enc.image_size).balanced))}, open(f'{out}/dist.json', 'w'))
 dist.destroy_process_group()
 '''
 
@@ -188,6 +192,21 @@ def test_two_processes_stay_identical_and_gather_the_evaluation(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads((tmp_path/'dist.json').read_text())
     assert d['world'] == 2 and d['same_params'] and d['steps'] == 3
+    assert [len(s) for s in d['shares']] == [8, 8] and d['shares'][0] + d['shares'][1] == d['one_process']   # batch_size is global
     assert d['gathered'].keys() == d['single'].keys()
     for k, v in d['single'].items(): assert abs(d['gathered'][k] - v) <= 1e-6, (k, d['gathered'][k], v)
     assert d['feat_diff'] < 1e-5 and d['changed']
+
+
+def test_torchrun_batch_size_is_the_global_batch(tmp_path):
+    "-p batch_size 16 on 2 processes: 8 triplets each, recorded; a batch 2 processes cannot share is refused before any work"
+    run = lambda out, *p: subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m',
+                                          'clip_sbir.run', '-p', 'device', 'cpu', '-p', 'out_dir', str(out), '-p', 'max_steps', '2',
+                                          '-p', 'val_queries', '40', *p], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    r = run(tmp_path/'ok', '-p', 'batch_size', '16', '-p', 'n_classes_per_batch', '4')
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = json.loads((tmp_path/'ok'/'metrics.json').read_text())
+    assert (rec['processes'], rec['batch_per_process'], rec['config']['batch_size']) == (2, 8, 16)
+    r = run(tmp_path/'bad', '-p', 'batch_size', '15', '-p', 'n_classes_per_batch', '5')
+    assert r.returncode != 0 and "batch_size=15 is not valid: expected a global batch that 2 processes share evenly" in r.stderr
+    assert "e.g. 10 or 20" in r.stderr and not (tmp_path/'bad').exists()   # refused before the run's folder was made

@@ -94,7 +94,7 @@ def max_batches(chunks, n_classes:int)->int:
 
 # %% ../../nbs/03a_data.samplers.ipynb #6d37c61c
 class ClassBalancedBatchSampler(Sampler):
-    "Batches of `n_classes` classes x `n_per_class` sketch indices; disjoint across `num_replicas` processes"
+    "Global batches of `n_classes` classes x `n_per_class` sketch indices; this process's slice of each of `num_replicas`"
     def __init__(self, labels, # class of each sketch; < 0 = never sampled
                  n_classes:int, n_per_class:int, seed:int=0, num_replicas:int=1, rank:int=0):
         labels = np.asarray(labels, np.int64)
@@ -107,12 +107,11 @@ class ClassBalancedBatchSampler(Sampler):
             raise ConfigError('n_classes_per_batch', self.P, f"at most the {len(self.by_class)} classes that have sketches to sample")
         self.chunks = np.array([max(1, len(ix) // self.M) for ix in self.by_class])
         self.n_total = max_batches(self.chunks, self.P)
-        if self.n_total < self.R:
-            raise ConfigError('batch_size', self.P * self.M, f"a batch small enough for {self.R} process(es) to get one each: "
-                              f"{(labels >= 0).sum()} sketches make {self.n_total} batch(es)")
+        if (self.P * self.M) % self.R:
+            raise ConfigError('batch_size', self.P * self.M, f"a global batch that divides among {self.R} processes")
 
     def set_epoch(self, epoch:int): self.epoch = int(epoch)
-    def __len__(self): return self.n_total // self.R
+    def __len__(self): return self.n_total
 
     def plan(self, epoch:int)->np.ndarray:
         "All processes' batches of an epoch: (T, P*M) sketch indices, grouped by class within a batch"
@@ -134,7 +133,8 @@ class ClassBalancedBatchSampler(Sampler):
         return out
 
     def __iter__(self):
-        for b in self.plan(self.epoch)[self.rank::self.R][:len(self)]: yield b.tolist()
+        n = self.P * self.M // self.R                                  # this process's share of a batch
+        for b in self.plan(self.epoch): yield b[self.rank * n:(self.rank + 1) * n].tolist()
 
 # %% ../../nbs/03a_data.samplers.ipynb #0217fe80
 class _EpochKeys(Sampler):
@@ -163,7 +163,7 @@ class TripletLoader(DataLoader):
             if bad: warnings.warn(f"replaced triplets holding {len(bad)} unreadable image(s) in epoch {self.balanced.epoch} (first: {bad[0]})")
 
 def make_train_loader(split:SBIRSplit, cfg:SBIRConfig, image_size:int, rank:int=0, world_size:int=1)->TripletLoader:
-    "Class-balanced triplet batches of `split` for `cfg.mode`, this process's share of `world_size`"
+    "Class-balanced triplet batches of `split` for `cfg.mode` (`cfg.batch_size` in all), this process's share of `world_size`"
     P = cfg.n_classes_per_batch; M = cfg.batch_size // P
     ds = TripletDataset(split, cfg.mode, sbir_transform(image_size, 'sketch'), sbir_transform(image_size, 'photo'), seed=cfg.seed)
     bs = ClassBalancedBatchSampler(ds.labels, P, M, cfg.seed, num_replicas=world_size, rank=rank)
