@@ -14,8 +14,8 @@ import torch.distributed as tdist
 from .core import ConfigError, resolve_device
 
 # %% auto #0
-__all__ = ['DistEnv', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_objects', 'gather_rows',
-           'shard', 'gather_sharded']
+__all__ = ['DistEnv', 'world_size', 'init_distributed', 'all_reduce_mean', 'sync_grads', 'broadcast_params', 'gather_objects',
+           'gather_rows', 'shard', 'gather_sharded']
 
 # %% ../nbs/90a_dist.ipynb #61357e6c
 @dataclass
@@ -29,9 +29,13 @@ class DistEnv:
     @property
     def enabled(self)->bool: return self.world > 1
 
+def world_size()->int:
+    "How many processes the launcher started (torchrun's `WORLD_SIZE`; 1 without a launcher), known before any group is joined"
+    return int(os.environ.get('WORLD_SIZE', 1))
+
 def init_distributed(device:str='auto')->tuple:
     "`(DistEnv, torch.device)`: join the process group a launcher set up in the environment, or run alone"
-    world = int(os.environ.get('WORLD_SIZE', 1))
+    world = world_size()
     dev = resolve_device(device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError('device', device, "'auto' or 'cpu': no CUDA GPU is visible to this process")

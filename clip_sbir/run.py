@@ -14,7 +14,7 @@ import clip_sbir
 from .core import ConfigError, SBIRConfig, config_fields, git_sha, resolve_precision, seed_everything, write_json
 from .data.core import SBIRSplit, SBIRData
 from .data.real import check_data_paths
-from .dist import DistEnv, init_distributed
+from .dist import DistEnv, init_distributed, world_size
 from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_subset
 from .models.clip import image_size_of
 from .params import parse_args
@@ -39,8 +39,8 @@ def check_global_batch(batch_size:int, # triplets per step, all processes togeth
 def init_run(cfg:SBIRConfig)->tuple:
     "`(DistEnv, device)` for `cfg`, after the checks that depend on this machine and on `out_dir`, which then exists"
     check_data_paths(cfg.dataset, cfg.data_root, cfg.split, cfg.val_classes)   # the filesystem checks the pure config leaves
+    check_global_batch(cfg.batch_size, cfg.n_classes_per_batch, world_size())   # before any process group is joined
     env, device = init_distributed(cfg.device)
-    check_global_batch(cfg.batch_size, cfg.n_classes_per_batch, env.world)
     resolve_precision(cfg.precision, device)
     last = Path(cfg.out_dir)/'last.pt'
     if cfg.resume and last.exists(): check_resumable(load_checkpoint(last)['config'], cfg, last)

@@ -19,12 +19,22 @@ def with_worlds(cache:Path)->Path:
 os.environ['CLIP_SBIR_CACHE'] = str(with_worlds(Path(os.environ.get('CLIP_SBIR_TEST_CACHE') or tempfile.mkdtemp(prefix='clip_sbir_tests_'))))
 
 def private_cache(monkeypatch, tmp_path:Path)->Path:
-    "A cache folder of the test's own (no features or indexes from earlier tests), sharing only the generated worlds"
-    d = with_worlds(tmp_path/'cache')
+    "A cache folder of the test's own (no features or indexes from earlier tests), sharing only the generated worlds; beside `tmp_path`, not in it"
+    d = with_worlds(Path(tempfile.mkdtemp(prefix=f'{tmp_path.name}_cache_', dir=tmp_path.parent)))
     monkeypatch.setenv('CLIP_SBIR_CACHE', str(d))
     return d
 
 from clip_sbir.data.real import LAYOUTS, fake_tree, split_classes
+
+# Tests that share an expensive fixture (one trained grid, one search world, one built site; session-scoped, so a worker
+# keeps it while it runs other tests in between) run in one worker of `pytest -n N --dist loadgroup` (tools/test.sh), so
+# each is built once; every other test goes where a worker is free.
+SHARED = {'grid', 'world', 'site', 'served'}
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SHARED & set(getattr(item, 'fixturenames', ())): item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 @pytest.fixture(scope='session')
 def root() -> Path: return ROOT

@@ -148,6 +148,7 @@ def _wait_change(page, sel:str, name:str, old:str, what:str)->str:
     assert new != old, f"{what}: {name} stayed {old!r}"
     return new
 
+@pytest.mark.slow
 def test_widgets_in_chromium(lab, tmp_path):
     from playwright.sync_api import sync_playwright
     base, token, work = lab

@@ -119,7 +119,7 @@ def test_index_reads_the_method_first():
 # ---------------------------------------------------------------------------------------------
 # The site, in Chromium
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: kept while other modules' tests run between its own (xdist)
 def site(tmp_path_factory):
     "Build the site once into a temporary folder; yields (site folder, build result)"
     for mod in ('sphinx', 'myst_nb'):
@@ -130,7 +130,7 @@ def site(tmp_path_factory):
     res = make_docs.build(tmp/'site', tmp/'stage')
     return tmp/'site', res
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: kept while other modules' tests run between its own (xdist)
 def served(site):
     "The site on a loopback HTTP server; yields its base URL"
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -141,6 +141,7 @@ def served(site):
     try: yield f'http://127.0.0.1:{srv.server_address[1]}'
     finally: srv.shutdown(); srv.server_close(); t.join(10)
 
+@pytest.mark.slow
 def test_site_builds_cleanly(site):
     out, res = site
     assert res['warnings'] == [], '\n'.join(res['warnings'])
@@ -152,6 +153,7 @@ def test_site_builds_cleanly(site):
 _LOADED = "els => els.map(e => e.complete && e.naturalWidth > 0)"
 _IN_VIEW = "a => { const e = document.getElementById(a); if (!e) return false; const t = e.getBoundingClientRect().height === 0 && e.nextElementSibling ? e.nextElementSibling : e; const r = t.getBoundingClientRect(); return r.top >= -5 && r.top < innerHeight; }"
 
+@pytest.mark.slow
 def test_site_in_chromium(served, site, tmp_path):
     _need(Path(CHROMIUM).is_file(), f"{CHROMIUM} is not installed")
     try: from playwright.sync_api import sync_playwright

@@ -1,4 +1,5 @@
 """The embedded default across processes and with the shipped weights (what a notebook cannot check on itself)."""
+import pytest
 import hashlib, json, os, subprocess, sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ def _world_sha(seed, hashseed):
     return subprocess.run([sys.executable, '-c', _WORLD_SHA.format(seed=seed)], env=env, cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout.strip()
 
+@pytest.mark.slow
 def test_world_same_bytes_in_separate_processes():
     "Same seed, same bytes: two fresh interpreters (different hash seeds) produce identical worlds; another seed does not"
     a, b = _world_sha(0, 1), _world_sha(0, 2)

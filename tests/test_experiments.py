@@ -23,7 +23,7 @@ def _metrics(run_dir)->dict: return json.loads((Path(run_dir)/'metrics.json').re
 
 ABLATIONS = dict(zs_sweeps='components,k', fg_sweeps='grid,fraction', components='no_ln', ks='0,3', grids='2,3', fractions='0.2,1.0')
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: kept while other modules' tests run between its own (xdist)
 def grid(tmp_path_factory):
     "One tiny ablation grid (every sweep, both modes, two seeds), rendered twice, and the baselines over the same runs"
     tmp = tmp_path_factory.mktemp('experiments')
@@ -41,6 +41,7 @@ def grid(tmp_path_factory):
     return dict(tmp=tmp, root=root, figs=figs, first=first, again=again, n_runs=n_runs, n_after_ablations=n_after_ablations)
 
 
+@pytest.mark.slow
 def test_ablations_write_figures_table_and_rows(grid):
     figs = grid['figs']
     for f in ('ablations_components.png', 'ablations_sweeps.png', 'ablations.md', 'ablations.csv'):
@@ -70,6 +71,7 @@ def test_ablations_write_figures_table_and_rows(grid):
     assert np.allclose(fz.value, fz.baseline)
 
 
+@pytest.mark.slow
 def test_ablation_table_is_the_paired_difference(grid):
     "The table's 'w/o LayerNorm tuning' change, recomputed from the runs' metrics.json files"
     rows = [l for l in (grid['figs']/'ablations.md').read_text().splitlines() if '| w/o LayerNorm tuning ' in l and l.startswith('| zs')]
@@ -86,6 +88,7 @@ def test_ablation_table_is_the_paired_difference(grid):
     assert len(frac) == 1 and '| 100% of seen classes |' in frac[0]
 
 
+@pytest.mark.slow
 def test_rerun_reads_every_run_from_its_cache(grid):
     assert grid['n_after_ablations'] == grid['n_runs']            # nothing new was trained
     nb = json.loads((grid['tmp']/'ablations_again.ipynb').read_text())
@@ -95,6 +98,7 @@ def test_rerun_reads_every_run_from_its_cache(grid):
     assert grid['again'] < grid['first']
 
 
+@pytest.mark.slow
 def test_baselines_share_runs_and_tabulate_them(grid):
     figs, root = grid['figs'], grid['root']
     for f in ('baselines.png', 'baselines_zs.md', 'baselines_fg.md', 'baselines.csv', 'qualitative_zs.png', 'qualitative_fg.png'):
@@ -120,6 +124,7 @@ def test_baselines_share_runs_and_tabulate_them(grid):
                 assert body[name][2 + i] == f"{vals[c].mean():.3f} ± {vals[c].std(ddof=1):.3f}", (mode, name, c)
 
 
+@pytest.mark.slow
 def test_widgets_show_a_trained_run_with_its_own_metrics(grid, tmp_path):
     "The widget notebook on a checkpoint (run:DIR), all queries: its metrics equal the run's metrics.json"
     b = pd.read_csv(grid['figs']/'baselines.csv')
@@ -143,6 +148,7 @@ def test_bad_parameter_stops_before_any_run(params, message, tmp_path):
     assert not (tmp_path/'runs').exists()
 
 
+@pytest.mark.slow
 def test_baselines_on_a_real_dataset_stand_beside_the_papers_numbers(tmp_path, monkeypatch):
     "A miniature Sketchy tree (every image the same tiny file: plumbing only): the tables gain the paper's columns"
     import sys

@@ -3,8 +3,11 @@ the JSON it writes holds the figures the GPU run reports, so the check works the
 import json, math, subprocess, time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
+@pytest.mark.slow
 def test_gpu_check_cpu_mode(tmp_path):
     out = tmp_path/'gpu_check.json'
     t = time.monotonic()

@@ -1,6 +1,8 @@
 """Peak memory of the chunked evaluation, measured in a fresh process (a notebook cannot measure its own peak)."""
 import json, subprocess, sys
 
+import pytest
+
 CODE = r"""
 import json, resource, sys, numpy as np, torch
 from clip_sbir.metrics import zs_metrics
@@ -21,6 +23,7 @@ def _run(n_q, n_g=30000, d=32, chunk_mb=32):
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
+@pytest.mark.slow
 def test_peak_memory_is_bounded_by_the_chunk_not_the_score_matrix():
     "12,000 x 30,000 scores would take 1.3 GiB in float32; the chunked evaluation stays within a few chunks"
     small, big = _run(2000), _run(12000)

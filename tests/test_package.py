@@ -2,6 +2,9 @@
 import json, os, subprocess, sys, zipfile
 from pathlib import Path
 
+import pytest
+from importlib.metadata import version as metadata_version
+
 ROOT = Path(__file__).resolve().parent.parent
 
 def _readme_command(kind):
@@ -30,7 +33,19 @@ def test_settings_pins():
     dev = d['dev_requirements'].split()
     assert 'nbdev>=2.4.14,<3' in dev and any(r.startswith('fastcore>=1.12.3,<1.13') for r in dev)
     req = d['requirements'].split()
-    assert 'open_clip_torch==3.3.0' in req and 'torch==2.14.1' in req and 'torchvision==0.29.1' in req
+    assert 'open_clip_torch>=3.3.0,<4' in req and 'torch>=2.14.1,<3' in req and 'torchvision>=0.29.1,<1' in req   # ranges for users
+
+def test_the_check_is_pinned_exactly():
+    "constraints/dev.txt pins every requirement of every extra exactly, and README's contributor install uses it"
+    sys.path.insert(0, str(ROOT/'tools'))
+    from pin_env import requirements, canonical
+    pins = {canonical(l.split('==')[0]): l.split('==')[1] for l in (ROOT/'constraints'/'dev.txt').read_text().splitlines()
+            if l and not l.startswith('#')}
+    for kind in ('requirements', 'dev_requirements', 'browser_requirements', 'search_requirements'):
+        for name, _ in requirements(kind): assert canonical(name) in pins, (kind, name)
+    assert '-c constraints/dev.txt' in _readme_command('install')
+    from importlib import metadata
+    assert metadata.version('torch') == pins['torch'] or os.environ.get('CLIP_SBIR_OUTPUTS') == 'run'   # this check runs on the pins
 
 def test_notebooks_have_no_execution_counts_or_home_paths():
     for nb in sorted((ROOT/'nbs').rglob('*.ipynb')):
@@ -40,6 +55,7 @@ def test_notebooks_have_no_execution_counts_or_home_paths():
         assert all(c.get('execution_count') is None for c in d['cells'] if c['cell_type'] == 'code'), nb
         assert '/root/' not in text and '/home/' not in text and '/work/' not in text, f"machine path in {nb}"
 
+@pytest.mark.slow
 def test_non_editable_install(tmp_path):
     "A wheel built from the tree, installed into its own folder, imports with its data files"
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path/'dist'), str(ROOT)],
@@ -55,6 +71,11 @@ def test_non_editable_install(tmp_path):
     runtime = [r for r in reqs if 'extra ==' not in r]
     extra = lambda e: {r.split(';')[0] for r in reqs if f'extra == "{e}"' in r}
     assert not [r for r in runtime if r.startswith(('accelerate', 'playwright', 'nbdev', 'pytest', 'faiss'))], runtime
+    from packaging.requirements import Requirement
+    spec = {Requirement(r).name: Requirement(r).specifier for r in runtime}
+    for name, other in (('torch', '2.15.0'), ('torchvision', '0.30.0'), ('open_clip_torch', '3.4.0')):   # a user's newer build in place
+        assert spec[name].contains(other) and spec[name].contains(metadata_version(name)), (name, spec[name])
+    assert not spec['open_clip_torch'].contains('4.0.0')        # the wrapped internals: checked at run time, capped here
     assert any(r.startswith('playwright') for r in extra('browser')) and extra('browser') | extra('search') <= extra('dev')
     target = tmp_path/'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), str(wheel)], check=True)

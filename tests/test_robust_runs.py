@@ -34,6 +34,7 @@ def test_frozen_baseline_writes_what_a_trained_run_writes(mode, tmp_path):
     assert rec['method'] == 'frozen' and rec['metrics'] == rec['baseline'] and rec['train_seconds'] == 0
     assert {'metrics.json', 'curves.png'} <= {p.name for p in (tmp_path/'run').iterdir()}
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset,mode', [('sketchy', 'fg'), ('tuberlin', 'zs'), ('quickdraw', 'zs')])
 def test_corrupt_images_are_counted_and_every_view_works(dataset, mode, tmp_path):
     import matplotlib; matplotlib.use('Agg')

@@ -22,7 +22,7 @@ def _write_photos(split, root, idx, fmt=None):
         out.append(p.relative_to(root).as_posix())
     return out
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: kept while other modules' tests run between its own (xdist)
 def world(tmp_path_factory):
     "A trained run (3 steps of the main job), the unseen photos as files with 3 corrupt ones, the unseen sketches as PNG"
     from clip_sbir.core import SBIRConfig
@@ -113,6 +113,7 @@ def test_update_embeds_only_what_changed_and_refuses_another_model(world, monkey
     assert man['model']['fingerprint'] in str(e.value) and frozen in str(e.value)
     with pytest.raises(IndexMismatchError): query(out, world['sketches'][:1], encoder=load_search_model()[0])
 
+@pytest.mark.slow
 def test_command_line(world):
     "`index` and `query` as subprocesses; a bad path is named before any work"
     env = {**os.environ, 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', '')}
@@ -133,6 +134,7 @@ def test_command_line(world):
     r = subprocess.run(cli + ['index', str(world['tmp']/'no_such_dir'), '--out', str(out)], cwd=world['tmp'], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "PHOTO_DIR" in r.stderr and "no_such_dir" in r.stderr and "expected a folder of photos" in r.stderr
 
+@pytest.mark.slow
 def test_two_processes_index_as_one(world):
     "torchrun with 2 CPU processes (gloo): each embeds its share of the files, the first writes: the index of one process"
     from clip_sbir.search import SearchIndex, build_index, read_manifest, read_table

@@ -107,6 +107,7 @@ def _check_metrics(rec:dict, mode:str, cfg:dict):
     if mode == 'fg': assert rec['metrics']['acc@1'] <= rec['metrics']['acc@5'] <= rec['metrics']['acc@10']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', ['zs', 'fg'])
 def test_papermill_run_writes_metrics(mode, tmp_path, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')   # the kernel inherits it: one thread per job shares 2 cores better
@@ -126,6 +127,7 @@ def _cli(out_dir, **extra):
     return [sys.executable, '-m', 'clip_sbir.run'] + sum((['-p', k, str(v)] for k, v in params.items()), []), params
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     "SIGKILL after the first checkpoint; `resume` then ends exactly where an uninterrupted run ends (CPU)"
     from clip_sbir.train import load_checkpoint, read_log
@@ -185,6 +187,7 @@ if env.rank == 0:
 dist.destroy_process_group()
 '''
 
+@pytest.mark.slow
 def test_two_processes_stay_identical_and_gather_the_evaluation(tmp_path):
     script = tmp_path/'dist_run.py'; script.write_text(DIST)
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(script), str(tmp_path)],
@@ -198,15 +201,20 @@ def test_two_processes_stay_identical_and_gather_the_evaluation(tmp_path):
     assert d['feat_diff'] < 1e-5 and d['changed']
 
 
+@pytest.mark.slow
 def test_torchrun_batch_size_is_the_global_batch(tmp_path):
-    "-p batch_size 16 on 2 processes: 8 triplets each, recorded; a batch 2 processes cannot share is refused before any work"
-    run = lambda out, *p: subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m',
-                                          'clip_sbir.run', '-p', 'device', 'cpu', '-p', 'out_dir', str(out), '-p', 'max_steps', '2',
-                                          '-p', 'val_queries', '40', *p], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-    r = run(tmp_path/'ok', '-p', 'batch_size', '16', '-p', 'n_classes_per_batch', '4')
+    "-p batch_size 16 on 2 processes: 8 triplets each, recorded in metrics.json"
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'clip_sbir.run',
+                        '-p', 'device', 'cpu', '-p', 'out_dir', str(tmp_path/'run'), '-p', 'max_steps', '2', '-p', 'val_queries', '40',
+                        '-p', 'batch_size', '16', '-p', 'n_classes_per_batch', '4'], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    rec = json.loads((tmp_path/'ok'/'metrics.json').read_text())
+    rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert (rec['processes'], rec['batch_per_process'], rec['config']['batch_size']) == (2, 8, 16)
-    r = run(tmp_path/'bad', '-p', 'batch_size', '15', '-p', 'n_classes_per_batch', '5')
-    assert r.returncode != 0 and "batch_size=15 is not valid: expected a global batch that 2 processes share evenly" in r.stderr
-    assert "e.g. 10 or 20" in r.stderr and not (tmp_path/'bad').exists()   # refused before the run's folder was made
+
+def test_a_batch_the_processes_cannot_share_is_refused_before_any_work(tmp_path, monkeypatch):
+    "batch_size 15 under a launcher of 2 processes (torchrun's WORLD_SIZE): refused before a process group or the run's folder exists"
+    import clip_sbir.run as run
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(Exception, match="batch_size=15 is not valid: expected a global batch that 2 processes share evenly.*e.g. 10 or 20"):
+        run.main(['-p', 'batch_size', '15', '-p', 'n_classes_per_batch', '5', '-p', 'out_dir', str(tmp_path/'bad')])
+    assert not (tmp_path/'bad').exists() and not torch.distributed.is_initialized()
