@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _DUR = re.compile(r'^(\d+\.\d+)s (setup|call|teardown)\s+(tests/\S+?\.py)::(\S.*)$')
+_GROUP = re.compile(r'@[^@\]]*$')
 _STEP = re.compile(r'^   (\d+/\d+ .*): (\d+) s$')
 
 def slow_tests()->set:
@@ -27,7 +28,9 @@ def read_log(text:str)->tuple[dict, list]:
     "(test node id -> seconds, summed over setup, call and teardown), [(step, seconds)] from a `bash tools/test.sh` log"
     tests, steps = defaultdict(float), []
     for line in text.splitlines():
-        if m := _DUR.match(line): tests[f"{m.group(3)}::{m.group(4).strip()}"] += float(m.group(1))
+        if m := _DUR.match(line):
+            name = _GROUP.sub('', m.group(4).strip())                                      # without xdist's @group suffix
+            tests[f"{m.group(3)}::{name}"] += float(m.group(1))
         elif m := _STEP.match(line): steps.append((m.group(1), int(m.group(2))))
     if not tests: raise SystemExit("no pytest durations in the log: pass the output of `bash tools/test.sh`")
     return dict(tests), steps
