@@ -72,12 +72,13 @@ def write_lowest()->Path:
 
 def verify_lowest()->int:
     "Exit 1 unless every runtime requirement is installed at its lower bound"
+    from packaging.version import Version
     bad = []
     for n, s in requirements():
         want = lower_bound(n, s)
         try: have = metadata.version(n)
         except metadata.PackageNotFoundError: have = None
-        if have is None or have.split('+')[0] != want: bad.append(f"{n}: {have} installed, lower bound {want}")
+        if have is None or Version(have.split('+')[0]) != Version(want): bad.append(f"{n}: {have} installed, lower bound {want}")
     for b in bad: print('not at the lower bound:', b)
     if not bad: print(f"all {len(requirements())} runtime requirements at their lower bounds")
     return 1 if bad else 0
