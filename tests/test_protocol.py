@@ -11,7 +11,8 @@ from clip_sbir.data.core import FileReader, ArrayReader
 from clip_sbir.data.real import load_data
 from conftest import small_tree, private_cache
 
-CONFIGS = Path(__file__).resolve().parent.parent/'configs'
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT/'configs'
 TINY = dict(epochs=1, max_steps=3, batch_size=16, n_classes_per_batch=4, val_queries=40)
 
 @pytest.fixture(autouse=True)
@@ -97,3 +98,27 @@ def test_paper_files_train_on_every_seen_class(dataset, tmp_path):
     data = run.load_run_data(SBIRConfig.from_params({**params, 'data_root': str(tmp_path/dataset)}))
     n_seen = {'sketchy': 104, 'tuberlin': 220, 'quickdraw': 80}[dataset]
     assert data.val is None and len(data.train.classes) == n_seen and not set(data.train.classes) & set(data.test.classes)
+
+@pytest.mark.slow
+def test_metrics_json_scores_the_saved_weights_and_best_pt_the_best_validation(tmp_path):
+    """metrics.json's `metrics` is a fresh scoring of last.pt on the unseen classes and `baseline` one of frozen CLIP;
+    best.pt holds the step of the highest validation score in the history, and its weights score that again"""
+    from clip_sbir.core import SBIRConfig
+    from clip_sbir.models.clip import load_clip
+    from clip_sbir.train import load_checkpoint
+    out = tmp_path/'run'
+    rec = run.main(['-p', 'mode', 'zs', '-p', 'epochs', '3', '-p', 'train_classes', '0.15', '-p', 'batch_size', '16',
+                    '-p', 'n_classes_per_batch', '4', '-p', 'val_queries', '40', '-p', 'out_dir', str(out)])
+    enc, cfg = run.load_trained(out, 'last')
+    data = run.load_run_data(cfg)
+    fresh = run.evaluate_encoder(enc, data.test, cfg)
+    frozen = run.evaluate_encoder(run.make_encoder(load_clip(cfg.model, cfg.pretrained), cfg, 'frozen'), data.test, cfg)
+    assert rec['metrics'].keys() == rec['baseline'].keys() and rec['metrics'] != rec['baseline']
+    for k in rec['metrics']: assert rec['metrics'][k] == pytest.approx(fresh[k], abs=1e-9) and rec['baseline'][k] == pytest.approx(frozen[k], abs=1e-9), k
+    if (ROOT/'.git').exists(): assert rec['git_sha'] not in ('', 'unknown'), rec['git_sha']
+    hist, key = rec['val_history'], 'mAP@all'
+    assert len(hist) == 3 and len({h[key] for h in hist}) > 1, hist                 # three different validations to choose from
+    best = max(hist, key=lambda h: h[key])                                          # the first of equal maxima, as the keep rule
+    assert load_checkpoint(out/'best.pt')['step'] == best['step']
+    enc_best, _ = run.load_trained(out, 'best')
+    assert run.validation(data, cfg)(enc_best)[key] == pytest.approx(best[key], abs=1e-9)

@@ -184,6 +184,19 @@ if env.rank == 0:
                'gathered': res, 'single': single, 'feat_diff': max((qf - qs).abs().max().item(), (gf - gs).abs().max().item()),
                'steps': st['step'], 'n_q': len(qf), 'shares': shares,
                'one_process': next(iter(make_train_loader(data.train, cfg, enc.image_size).balanced))}, open(f'{out}/dist.json', 'w'))
+# zs, whose losses are means over triplets: two processes sharing a global batch train as one process given all of it
+zcfg = SBIRConfig(mode='zs', device='cpu', batch_size=16, n_classes_per_batch=4, max_steps=3, val_queries=40, log_every=1, out_dir=f'{out}/zs2')
+clip = load_clip(zcfg.model, zcfg.pretrained, device)
+two = make_encoder(clip, zcfg)
+train_encoder(two, data, zcfg, env, device, progress=False)
+if env.rank == 0:
+    one = make_encoder(clip, zcfg)
+    train_encoder(one, data, SBIRConfig(**{**zcfg.to_dict(), 'out_dir': f'{out}/zs1'}), DistEnv(), device, progress=False)
+    a, b = two.trainable_state_dict(), one.trainable_state_dict()
+    from clip_sbir.train import read_log
+    gn = lambda d: [float(r['grad_norm']) for r in read_log(f'{out}/{d}/log.csv')]   # Adam hides a gradient's scale; the log does not
+    json.dump({'grad_norms': [gn('zs2'), gn('zs1')], 'max_diff': max((a[k] - b[k]).abs().max().item() for k in a), 'moved': max((b[k] - make_encoder(clip, zcfg).trainable_state_dict()[k]).abs().max().item() for k in b)},
+              open(f'{out}/zs.json', 'w'))
 dist.destroy_process_group()
 '''
 
@@ -196,6 +209,10 @@ def test_two_processes_stay_identical_and_gather_the_evaluation(tmp_path):
     d = json.loads((tmp_path/'dist.json').read_text())
     assert d['world'] == 2 and d['same_params'] and d['steps'] == 3
     assert [len(s) for s in d['shares']] == [8, 8] and d['shares'][0] + d['shares'][1] == d['one_process']   # batch_size is global
+    z = json.loads((tmp_path/'zs.json').read_text())      # averaged gradients: 2 processes x 8 = 1 process x 16, step for step
+    assert z['moved'] > 1e-4 and z['max_diff'] < 1e-5 * max(1., z['moved']), z
+    two, one = z['grad_norms']
+    assert len(two) == len(one) == 3 and all(abs(x - y) <= 1e-4 * y for x, y in zip(two, one)), z   # averaged, not summed
     assert d['gathered'].keys() == d['single'].keys()
     for k, v in d['single'].items(): assert abs(d['gathered'][k] - v) <= 1e-6, (k, d['gathered'][k], v)
     assert d['feat_diff'] < 1e-5 and d['changed']
