@@ -100,10 +100,12 @@ def test_update_embeds_only_what_changed_and_refuses_another_model(world, monkey
     gone = sorted(world['files'])[::70][:5]
     for p in gone: (photos/p).unlink()
     added = ['added/' + p for p in _write_photos(world['data'].train, photos/'added', range(10), fmt='png')]
+    edited = sorted(world['files'])[1]                               # a photo replaced in place: new content, same name
+    world['data'].train.photo(30).save(photos/edited)
     seen.clear()
     man = build_index(photos, out, model=f"run:{world['run']}", device='cpu', progress=False)
-    assert sorted(seen) == sorted(added)                             # only the 10 new files reach the encoder
-    assert (man['last_update']['embedded'], man['last_update']['dropped'], man['n']) == (10, 5, 384 - 5 + 10)
+    assert sorted(seen) == sorted(added + [edited])                  # only the 10 new files and the edited one reach the encoder
+    assert (man['last_update']['embedded'], man['last_update']['dropped'], man['n']) == (11, 5 + 1, 384 - 5 + 10)   # the edited photo's old row too
     assert not set(gone) & {r[0] for r in read_table(out/man['table'])}
     with pytest.raises(IndexMismatchError) as e:
         build_index(photos, out, device='cpu', progress=False)      # frozen tiny CLIP: another model
