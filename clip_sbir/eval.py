@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_eval.ipynb #8e80beec
 from __future__ import annotations
-import hashlib, warnings
+import functools, hashlib, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,8 +19,9 @@ from .data.core import SBIRSplit, ArrayReader, ImageDataset, collate_skip, sbir_
 from .metrics import zs_metrics, fg_metrics
 
 # %% auto #0
-__all__ = ['ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'model_fingerprint', 'reader_fingerprint', 'extract_features', 'query_pool',
-           'query_subset', 'encode_split', 'evaluate', 'readable', 'remap_pairs', 'fg_photos', 'metrics_from_features']
+__all__ = ['ZS_KEYS', 'FG_KEYS', 'KEY_METRIC', 'model_fingerprint', 'code_fingerprint', 'reader_fingerprint', 'extract_features',
+           'query_pool', 'query_subset', 'encode_split', 'evaluate', 'readable', 'remap_pairs', 'fg_photos',
+           'metrics_from_features']
 
 # %% ../nbs/05a_eval.ipynb #36cda1fd
 def _digest(*parts)->str:
@@ -37,6 +38,14 @@ def model_fingerprint(module:torch.nn.Module)->str:
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
     return h.hexdigest()
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint()->str:
+    "Digest of the code that computes features: every source file of clip_sbir, its version, torch's and open_clip's"
+    import clip_sbir, open_clip
+    root = Path(clip_sbir.__file__).parent
+    return _digest(clip_sbir.__version__, torch.__version__, open_clip.__version__,
+                   *(f"{p.relative_to(root).as_posix()}\n{p.read_text(encoding='utf-8')}" for p in sorted(root.rglob('*.py'))))
 
 def reader_fingerprint(reader:Callable)->str:
     "Identity of an image reader: the pixels of an in-memory `ArrayReader`, else its repr (e.g. root folder)"
@@ -63,7 +72,7 @@ def extract_features(encode_fn:Callable,   # (b, 3, h, w) images -> (b, d) featu
     if len(refs) == 0: raise ValueError("refs is empty: nothing to encode")
     path = None
     if cache_key is not None:
-        path = cache_dir('features')/f"{_digest(cache_key, prec, repr(transform), reader_fingerprint(reader), *map(str, refs))}.pt"
+        path = cache_dir('features')/f"{_digest(cache_key, code_fingerprint(), prec, repr(transform), reader_fingerprint(reader), *map(str, refs))}.pt"
         if path.is_file():
             x = torch.load(path, weights_only=True)
             if x.shape[0] == len(refs): return x
