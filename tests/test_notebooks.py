@@ -1,5 +1,5 @@
-"""Every notebook `nbdev_test` runs, one test each: executed as `nbdev_test` runs it, in a fresh process
-(`tools/nb_outputs.py`), its own tests pass, and a library notebook's committed outputs are what it prints now, under
+"""Every notebook `nbdev_test` runs, one test each: executed as `nbdev_test` runs it, in a process of its own
+forked from a server that imported torch and open_clip once (`tools/nb_outputs.py`), its own tests pass, and a library notebook's committed outputs are what it prints now, under
 the size cap. As pytest tests they share the suite's workers with every other test (`bash tools/test.sh`), so two
 pools never wait on each other's slowest member; `python tools/nb_outputs.py --check` runs the same checks alone.
 

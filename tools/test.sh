@@ -4,9 +4,10 @@
 #                                then pytest, which runs every notebook's own tests with the library notebooks' committed
 #                                outputs compared with fresh ones (tests/test_notebooks.py, tools/nb_outputs.py) beside
 #                                the other tests, and ends the run with its count line
-#   bash tools/test.sh --quick   the inner loop after an edit (at most 2 minutes on a 2-core CPU): the same first three
-#                                steps, then the tests not marked `slow`, which exercise every module of the package
-#                                (tests/README.md lists what each loop costs and covers)
+#   bash tools/test.sh --quick   the inner loop after an edit (at most 2 minutes on a 2-core CPU): the same first four
+#                                steps, then the tests not marked `slow` (every module of the package is exercised) and
+#                                every notebook changed in the working tree (tests/DURATIONS.md: what each test costs,
+#                                which loop runs it; python tools/test_durations.py rewrites it from this command's output)
 # Both run on all cores with one thread per process, and print each step's time. They use a cache folder of their own,
 # made fresh for the run (the user's ~/.cache/clip_sbir is never read or written); only the generated synthetic worlds,
 # keyed by the generator's fingerprint, are kept between runs, in .cache/synthetic.
