@@ -18,6 +18,19 @@ def with_worlds(cache:Path)->Path:
 # (CLIP_SBIR_TEST_CACHE); pytest run alone makes its own. Set before the package is imported; subprocesses inherit it.
 os.environ['CLIP_SBIR_CACHE'] = str(with_worlds(Path(os.environ.get('CLIP_SBIR_TEST_CACHE') or tempfile.mkdtemp(prefix='clip_sbir_tests_'))))
 
+def through_config_cell(nb:Path, params:dict)->dict:
+    "Run notebook `nb` as papermill would, with `params` injected, in this process, up to and including its config cell (the one calling `notebook_params(globals()...)`); its namespace"
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+    book = parameterize_notebook(load_notebook_node(str(nb)), params)
+    ns = {'In': ['']}
+    for cell in book.cells:
+        if cell.cell_type != 'code': continue
+        ns['In'].append(cell.source)   # IPython's input history, as the kernel keeps it
+        exec(compile(cell.source, 'cell', 'exec'), ns)
+        if 'notebook_params(globals()' in cell.source: return ns
+    raise AssertionError(f"{nb.name} has no config cell")
+
 def private_cache(monkeypatch, tmp_path:Path)->Path:
     "A cache folder of the test's own (no features or indexes from earlier tests), sharing only the generated worlds; beside `tmp_path`, not in it"
     d = with_worlds(Path(tempfile.mkdtemp(prefix=f'{tmp_path.name}_cache_', dir=tmp_path.parent)))
@@ -31,10 +44,26 @@ from clip_sbir.data.real import LAYOUTS, fake_tree, split_classes
 # each is built once; every other test goes where a worker is free.
 SHARED = {'grid', 'world', 'site', 'served'}
 
+def _recorded_seconds()->dict:
+    "Each test's seconds in the last committed run (tests/DURATIONS.md, written by tools/test_durations.py); {} without it"
+    f = ROOT/'tests'/'DURATIONS.md'
+    rows = (l.split('|') for l in (f.read_text().splitlines() if f.is_file() else ()) if l.startswith('| `tests/'))
+    return {r[1].strip().strip('`'): float(r[2]) for r in rows if len(r) > 3}
+
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
+    """Tests sharing an expensive fixture go to one worker (below); and the longest work goes first (the recorded
+    seconds of tests/DURATIONS.md, a group counted as its tests' sum), so that no long test starts last while the
+    other workers have nothing left to do"""
+    group = {}
     for item in items:
-        if SHARED & set(getattr(item, 'fixturenames', ())): item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        if SHARED & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            group[item.nodeid] = item.module.__name__
+    secs = _recorded_seconds()
+    cost = {}
+    for item in items: cost[group.get(item.nodeid, item.nodeid)] = cost.get(group.get(item.nodeid, item.nodeid), 0.) + secs.get(item.nodeid, 0.)
+    items.sort(key=lambda item: -cost[group.get(item.nodeid, item.nodeid)])   # stable: equal costs keep pytest's order
 
 @pytest.fixture(scope='session')
 def root() -> Path: return ROOT
