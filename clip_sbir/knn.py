@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['merge_topk', 'row_scale', 'half_score_bound', 'half_filter_is_exact', 'topk_exact', 'has_faiss', 'require_faiss',
-           'ivf_index', 'approx_topk', 'recall_at_k', 'tune_nprobe']
+__all__ = ['merge_topk', 'row_scale', 'exact_scores', 'f32_score_bound', 'half_score_bound', 'half_filter_is_exact', 'topk_exact',
+           'has_faiss', 'require_faiss', 'ivf_index', 'approx_topk', 'recall_at_k', 'tune_nprobe']
 
 # %% ../nbs/11_knn.ipynb #7621d3c0
 def _block_topk(s:torch.Tensor, # (n_q, c) scores of one gallery block
@@ -51,15 +51,49 @@ def row_scale(feats, # (n, d) stored features (array, memory-map or tensor)
 
 def _as_tensor(x)->torch.Tensor: return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
 
+def exact_scores(q,          # (d,) one query
+                 rows,       # (m, d) stored rows, any float dtype
+                 scale=None, # (m,) their factors (`row_scale`)
+                )->np.ndarray: # (m,) float64
+    """The scores every search path ranks by: each row's products with the query (exact in float64) summed in one
+    fixed order per row, times its scale. They depend on the query and the row only, never on which other rows or
+    queries were scored with them, so a query ranks the same alone or in a batch, and equal rows score equally."""
+    s = (np.asarray(rows, dtype=np.float64) * np.asarray(q, dtype=np.float64)).sum(1)   # (m,)
+    return s * np.asarray(scale, dtype=np.float64) if scale is not None else s
+
+def _rank(q:torch.Tensor, feats, cand:np.ndarray, k:int, scale)->tuple:
+    "The k best of one query's candidate rows (sorted indices) by `exact_scores`, equal scores in gallery order; NaN rows never"
+    s = exact_scores(q, feats[cand], None if scale is None else np.asarray(scale)[cand]) if len(cand) else np.empty(0)
+    ok = np.isfinite(s)
+    cand, s = cand[ok], s[ok]
+    o = np.lexsort((cand, -s))[:k]                                 # descending score, then ascending index
+    return s[o], cand[o]
+
+def _pack(results:list, k:int)->tuple:
+    "Per-query (scores, indices) as (n_q, k) float32 and int64 tensors, -inf / -1 where a query has fewer"
+    sc, ix = torch.full((len(results), k), float('-inf')), torch.full((len(results), k), -1, dtype=torch.long)
+    for r, (s, i) in enumerate(results):
+        sc[r, :len(s)], ix[r, :len(i)] = torch.from_numpy(s.astype(np.float32)), torch.from_numpy(i.astype(np.int64))
+    return sc, ix
+
+def f32_score_bound(d:int)->float:
+    "Bound on |float32 block score - exact score| per unit of query norm and of scaled row norm: gamma_d, plus the scale's product"
+    u = 2.0 ** -24
+    return (d * u / (1 - d * u) + 2 * u) * (1 + 1e-5)
+
 def _topk_blocks(q:torch.Tensor, feats, k:int, scale, chunk:int, query_chunk:int)->tuple:
-    "Exact top-k of float32 queries over gallery blocks converted to float32 (the general path)"
+    "Exact top-k of unit queries over gallery blocks in float32, candidates within the float32 error kept, ranked by `exact_scores`"
     n, d = feats.shape
-    chunk = -(-min(chunk, n) // 64) * 64                           # every block has this shape: equal rows score equally
+    chunk = -(-min(chunk, n) // 64) * 64                           # every block has this shape
     buf = torch.zeros(chunk, d)                                    # a block in float32, reused (stays in cache)
-    outs = []
+    # the largest |row| x scale: 1 with `row_scale` (its rounding is in the bound's slack); without scale, one pass measures it
+    reach = 1. if scale is not None else float(torch.nan_to_num(row_scale(feats) ** -1, nan=0., posinf=0.).max())
+    eps = f32_score_bound(d) * reach                               # every computed score is within eps of the exact one (unit queries)
+    results = []
     for qa in range(0, len(q), query_chunk):
         qb = q[qa:qa + query_chunk]                                # (b, d)
-        cand_s, cand_i = [], []
+        best = torch.full((len(qb), k), float('-inf'))             # (b, k) the k best computed scores so far
+        rows, cols, vals = [], [], []
         for a in range(0, n, chunk):
             blk = _as_tensor(feats[a:a + chunk])
             c = len(blk)
@@ -70,11 +104,16 @@ def _topk_blocks(q:torch.Tensor, feats, k:int, scale, chunk:int, query_chunk:int
                 g = buf                                            # (chunk, d)
             s = (qb @ g.T)[:, :c]                                  # (b, c)
             if scale is not None: s = s * scale[a:a + c]
-            v, i = _block_topk(s, k)                               # (b, <=k)
-            cand_s.append(v)
-            cand_i.append(i + a)
-        outs.append(merge_topk(torch.cat(cand_s, 1), torch.cat(cand_i, 1), k))
-    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+            s = torch.nan_to_num(s, nan=float('-inf'))             # unreadable rows (NaN) never lead
+            best = torch.topk(torch.cat([best, torch.topk(s, min(k, c), dim=1).values], 1), k, dim=1).values
+            r, j = torch.nonzero(s >= (best[:, -1:] - 2 * eps), as_tuple=True)   # could still reach the top k (see below)
+            rows.append(r); cols.append(j + a); vals.append(s[r, j])
+        rows, cols, vals = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+        keep = vals >= (best[rows, -1] - 2 * eps)                  # against the final k-th best
+        rows, cols = rows[keep].numpy(), cols[keep].numpy()
+        for r in range(len(qb)):
+            results.append(_rank(qb[r], feats, np.sort(cols[rows == r]), k, scale))
+    return _pack(results, k)
 
 
 # %% ../nbs/11_knn.ipynb #b641197a
@@ -105,31 +144,32 @@ def _topk_half_filtered(q:torch.Tensor, # (d,) one float32 query
     for a in range(0, n, chunk):
         approx[a:a + chunk] = (_as_tensor(feats[a:a + chunk]) @ q16).float()   # (c,) float16 product, float32 sums
     approx *= scale
+    approx = torch.nan_to_num(approx, nan=float('-inf'))           # unreadable rows (NaN) never lead
     eps = (half_score_bound(d) + 2.0 ** -23) * (1 + 1e-5) * float(q.norm())   # the bound, with the scale product and scale rounding
     edge = torch.topk(approx, k).values[-1]                        # T, the k-th largest approximate score
     cand = torch.nonzero(approx >= edge - 2 * eps).flatten()       # (m,) sorted row indices
-    m = len(cand)
-    if m > max_candidates: return None
-    g = torch.zeros(-(-m // 64) * 64, d)                           # (m padded, d) candidate rows in float32
-    g[:m] = _as_tensor(feats[cand.numpy()]).float()
-    s = (q[None] @ g.T)[:, :m] * scale[cand]                       # (1, m) exact scores
-    return merge_topk(s, cand[None], k)
+    if len(cand) > max_candidates: return None
+    return _pack([_rank(q, feats, cand.numpy(), k, scale)], k)      # refined by the scores every path ranks by
 
-def topk_exact(qf,                  # (n_q, d) query features, L2-normalised
+def topk_exact(qf,                  # (n_q, d) query features (normalised here: the ranking is the cosine's)
                feats,               # (n, d) gallery features: float16/float32 array, memory-map or tensor
                k:int=10,            # results per query (at most n)
                scale=None,          # (n,) factor per gallery row (`row_scale`: the scores become cosines)
                chunk:int=4096,      # gallery rows per block (rounded up to a multiple of 64)
                query_chunk:int=1024,# queries per pass over the gallery
                max_candidates:int=65536, # one query over float16 rows: the most rows the filter may pass on to exact rescoring
-              )->tuple:             # (scores, indices): (n_q, min(k, n)) float32 and int64 tensors, best first
-    "Exact top-k by inner product; equal scores keep gallery order"
+              )->tuple:             # (scores, indices): (n_q, min(k, n)) float32 and int64 tensors, best first; -inf / -1 past the readable rows
+    "Exact top-k by inner product with unit queries; equal scores keep gallery order; NaN rows are never returned"
     q = _as_tensor(qf).float()
     n, d = feats.shape
     if q.ndim != 2 or q.shape[1] != d: raise ValueError(f"query features of shape {tuple(q.shape)}: expected (n_q, {d}) for this gallery")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ConfigError('k', k, "a positive integer")
     k = min(int(k), n)
     if n == 0 or len(q) == 0: return torch.empty(len(q), 0), torch.empty(len(q), 0, dtype=torch.long)
+    norm = q.norm(dim=1)                                           # (n_q,)
+    bad = torch.nonzero(~(torch.isfinite(norm) & (norm > 0))).flatten().tolist()
+    if bad: raise ValueError(f"query {bad[0]} has norm {float(norm[bad[0]])}: expected finite, non-zero query features")
+    q = q / norm[:, None]                                          # unit queries: the error bounds below hold
     if (len(q) == 1 and scale is not None and feats.dtype in (np.float16, torch.float16) and q.device.type == 'cpu'
             and half_filter_is_exact(d)):
         out = _topk_half_filtered(q[0], feats, k, scale, max_candidates)
@@ -180,30 +220,31 @@ def approx_topk(ix,        # a faiss index over `feats` (`ivf_index`)
                 nprobe:int=8, # cells scanned per query
                 scale=None,   # (n,) `row_scale(feats)`
                )->tuple:   # (scores, indices): (n_q, k); -1 / -inf where fewer were found
-    "faiss's 2k best candidates, rescored exactly; the k best of them in the tie rule's order"
+    "faiss's 2k best candidates, rescored by `exact_scores`; the k best of them in the tie rule's order"
     q = torch.as_tensor(np.asarray(qf, dtype=np.float32))           # (n_q, d)
     ix.nprobe = int(nprobe)
     _, idx = ix.search(q.numpy(), min(2 * int(k), ix.ntotal))        # (n_q, 2k): the codes' rounding cannot push a top-k item out
-    idx = torch.from_numpy(idx).long()
-    g = torch.from_numpy(np.asarray(feats[idx.clamp_min(0).flatten().numpy()], dtype=np.float32)).view(*idx.shape, -1)  # (n_q, k, d)
-    s = torch.einsum('qd,qkd->qk', q, g)                             # (n_q, k)
-    if scale is not None: s = s * scale[idx.clamp_min(0)]
-    s = s.masked_fill(idx < 0, float('-inf'))
-    idx = torch.where(idx < 0, torch.iinfo(torch.long).max, idx)     # missing ones sort last
-    s, idx = merge_topk(s, idx, k)
-    return s, torch.where(torch.isinf(s), -1, idx)
+    return _pack([_rank(qr, feats, np.sort(row[row >= 0]), k, scale) for qr, row in zip(q, idx)], k)
 
 # %% ../nbs/11_knn.ipynb #04d9b1c5
 def recall_at_k(found, # (n_q, k) indices found (-1 = none)
                 truth, # (n_q, k) the exact top-k
+                found_scores=None, # (n_q, k) their scores: with `truth_scores`, an item scoring as the k-th exact one is a hit too
+                truth_scores=None, # (n_q, k) the exact top-k's scores
                )->float:
-    "Mean fraction of each exact top-k that was found"
+    "Mean fraction of each exact top-k that was found; an exact tie with the k-th place counts as found"
     found, truth = np.asarray(found), np.asarray(truth)
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found.tolist(), truth.tolist())]))
+    if found_scores is None or truth_scores is None:
+        return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found.tolist(), truth.tolist())]))
+    fs, ts = np.asarray(found_scores), np.asarray(truth_scores)
+    per = [min(len(t), sum(1 for i, s in zip(f, sf) if i >= 0 and (i in set(t) or s >= st[-1]))) / len(t)
+           for f, t, sf, st in zip(found.tolist(), truth.tolist(), fs.tolist(), ts.tolist())]
+    return float(np.mean(per))
 
-def _leave_out(idx:torch.Tensor, rows, k:int)->torch.Tensor:
-    "Each row's ranking without its own index (`rows`), cut to k"
-    return torch.stack([r[r != s][:k] for r, s in zip(idx, torch.as_tensor(rows))])
+def _leave_out(scores:torch.Tensor, idx:torch.Tensor, rows, k:int)->tuple:
+    "Each row's ranking (scores, indices) without its own index (`rows`), cut to k"
+    keep = [r != s for r, s in zip(idx, torch.as_tensor(rows))]
+    return torch.stack([v[m][:k] for v, m in zip(scores, keep)]), torch.stack([r[m][:k] for r, m in zip(idx, keep)])
 
 def tune_nprobe(ix, feats, scale=None,
                 k:int=10,                 # recall@k is measured
@@ -218,17 +259,17 @@ def tune_nprobe(ix, feats, scale=None,
         rows = np.sort(np.random.default_rng(seed).choice(n, min(n_held_out, n), replace=False))
         q = F.normalize(torch.as_tensor(np.asarray(feats[rows], dtype=np.float32)), dim=1)   # (m, d)
         kk = min(k + 1, n)
-        truth = _leave_out(topk_exact(q, feats, kk, scale)[1], rows, k)
+        truth = _leave_out(*topk_exact(q, feats, kk, scale), rows, k)
         held = 'leave-one-out gallery rows'
     else:
         q = F.normalize(torch.as_tensor(np.asarray(queries, dtype=np.float32)), dim=1)
         kk = k
-        truth, held = topk_exact(q, feats, k, scale)[1], 'given queries'
+        truth, held = topk_exact(q, feats, k, scale), 'given queries'
     curve, p = {}, 1
     while True:
-        found = approx_topk(ix, q, feats, kk, p, scale)[1]
-        if queries is None: found = _leave_out(found, rows, k)
-        curve[p] = round(recall_at_k(found, truth), 4)
+        found = approx_topk(ix, q, feats, kk, p, scale)
+        if queries is None: found = _leave_out(*found, rows, k)
+        curve[p] = round(recall_at_k(found[1], truth[1], found[0], truth[0]), 4)
         if curve[p] >= target or p >= ix.nlist: break
         p = min(2 * p, ix.nlist)
     return {'nprobe': p, f'recall@{k}': curve[p], 'k': k, 'target_recall': target, 'recall_curve': curve,

@@ -139,6 +139,7 @@ def query_result(query_feats, # (n_q, d) query features; NaN rows = unreadable i
                  g_labels=None, # (n_g,) gallery class labels
                  q_pair=None, # (n_q,) paired gallery index per query, -1 = none (fine-grained correctness)
                  gallery:str='all', # 'all' | 'category' (only the query's class is ranked)
+                 g_mask=None, # (n_g,) bool: the items that may be ranked at all, e.g. `eval.fg_photos` (the metric's fine-grained gallery); None = all
                 )->QueryResult:
     "The top-k of one query, which are correct, and the rank of the true match"
     check_choice('gallery', gallery, ('all', 'category'))
@@ -150,6 +151,10 @@ def query_result(query_feats, # (n_q, d) query features; NaN rows = unreadable i
     ql = int(np.asarray(q_labels)[query]) if has_labels else None
     gl = np.asarray(g_labels) if has_labels else None
     cand = (gl == ql) if gallery == 'category' else None
+    if g_mask is not None:
+        m = np.asarray(g_mask, dtype=bool)
+        if m.shape != (len(gallery_feats),): raise ConfigError('g_mask', f'shape {m.shape}', f"a ({len(gallery_feats)},) boolean mask over the gallery")
+        cand = m if cand is None else cand & m
     pair = int(np.asarray(q_pair)[query]) if q_pair is not None else -1
     qf = query_feats[query]
     cand_idx = _candidates(cand, len(gallery_feats))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_search.ipynb #6487d0c6
 from __future__ import annotations
-import argparse, csv, hashlib, io, json, os, sys, time, uuid, warnings
+import contextlib, csv, glob, hashlib, io, json, os, re, socket, sys, time, uuid, warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,17 +24,18 @@ from .widgets import DrawQuery
 from .knn import approx_topk, has_faiss, ivf_index, recall_at_k, require_faiss, row_scale, topk_exact, tune_nprobe
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'INDEX_FORMAT', 'TABLE_COLUMNS', 'APPROX_THRESHOLD', 'scan_photos', 'file_hash', 'load_search_model',
-           'IndexMismatchError', 'read_manifest', 'write_table', 'read_table', 'UpdatePlan', 'plan_update',
-           'embed_photos', 'check_same_model', 'encode_sketches', 'build_index', 'SearchIndex', 'Hits', 'query',
-           'build_approximate', 'plot_hits', 'SearchDraw', 'search_parser', 'check_cli_args', 'main']
+__all__ = ['IMAGE_EXTS', 'INDEX_FORMAT', 'READ_FORMATS', 'TABLE_COLUMNS', 'OLD_COLUMNS', 'APPROX_THRESHOLD', 'LOCK_FILE',
+           'WRITER_FILE', 'PENDING_FILE', 'scan_photos', 'file_hash', 'load_search_model', 'IndexMismatchError',
+           'read_manifest', 'write_table', 'read_table', 'UpdatePlan', 'plan_update', 'embed_photos',
+           'check_same_model', 'IndexBusyError', 'writer_lock', 'is_index_file', 'foreign_file', 'encode_sketches',
+           'build_index', 'SearchIndex', 'Hits', 'query', 'build_approximate', 'plot_hits', 'SearchDraw']
 
 # %% ../nbs/11a_search.ipynb #012abc79
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')  # what counts as a photo (any case)
 
 def scan_photos(photo_dir:str|Path, # the folder of photos
                 exclude:Sequence=(), # folders to leave out (e.g. the index folder inside it)
-               )->dict: # relative path -> (size in bytes, mtime in ns), sorted by path
+               )->dict: # relative path -> (size in bytes, mtime in ns, ctime in ns, inode), sorted by path
     "Image files under `photo_dir` at any depth, hidden entries and `exclude` left out"
     root = Path(photo_dir)
     skip = {os.path.realpath(p) for p in exclude}
@@ -46,7 +47,7 @@ def scan_photos(photo_dir:str|Path, # the folder of photos
             p = os.path.join(d, f)
             try: st = os.stat(p)
             except OSError: continue                   # vanished or a dangling link
-            out[Path(p).relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+            out[Path(p).relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return dict(sorted(out.items()))
 
 def file_hash(path:str|Path)->str:
@@ -75,7 +76,8 @@ def load_search_model(model:str=EMBEDDED_MODEL,  # 'run:DIR' (a trained run) | a
     return enc.eval(), {'model': str(model), 'pretrained': p, 'mode': 'zs', 'method': 'frozen', 'clip': f'{model} / {p}'}
 
 # %% ../nbs/11a_search.ipynb #0c2513a9
-INDEX_FORMAT = 'clip_sbir.search.index/1'  # manifest 'format'; a change here means old indexes are rebuilt
+INDEX_FORMAT = 'clip_sbir.search.index/2'  # manifest 'format': /2 added ctime and inode to the table, and the previous generation's files
+READ_FORMATS = ('clip_sbir.search.index/1', INDEX_FORMAT)   # what is read (an update writes /2); any other format means a rebuild
 
 class IndexMismatchError(ValueError):
     "An index built by another model than the one given: never mixed, never silently rebuilt"
@@ -85,14 +87,15 @@ def read_manifest(index_dir:str|Path)->dict:
     m = Path(index_dir)/'manifest.json'
     if not m.is_file(): raise FileNotFoundError(f"{index_dir} is not a search index: it has no manifest.json (build one with build_index or `python -m clip_sbir.search index`)")
     man = json.loads(m.read_text())
-    if man.get('format') != INDEX_FORMAT: raise ValueError(f"{m} has format {man.get('format')!r}: expected {INDEX_FORMAT!r}; rebuild the index into a new folder")
+    if man.get('format') not in READ_FORMATS: raise ValueError(f"{m} has format {man.get('format')!r}: expected {INDEX_FORMAT!r}; rebuild the index into a new folder")
     return man
 
 # %% ../nbs/11a_search.ipynb #59fccff9
-TABLE_COLUMNS = ('path', 'size', 'mtime_ns', 'hash')
+TABLE_COLUMNS = ('path', 'size', 'mtime_ns', 'ctime_ns', 'inode', 'hash')
+OLD_COLUMNS = ('path', 'size', 'mtime_ns', 'hash')   # format /1: ctime and inode read as -1, so the next update hashes each file once
 
 def write_table(rows:Sequence, path:str|Path)->Path:
-    "Write (path, size, mtime_ns, hash) rows as CSV, atomically"
+    "Write (path, size, mtime_ns, ctime_ns, inode, hash) rows as CSV, atomically"
     def w(f):
         t = io.TextIOWrapper(f, encoding='utf-8', newline='')
         cw = csv.writer(t)
@@ -103,11 +106,13 @@ def write_table(rows:Sequence, path:str|Path)->Path:
     return write_atomic(path, w)
 
 def read_table(path:str|Path)->list:
-    "The (path, size, mtime_ns, hash) rows of a table"
+    "The (path, size, mtime_ns, ctime_ns, inode, hash) rows of a table (of either format)"
     with open(path, newline='', encoding='utf-8') as f:
         r = csv.reader(f)
-        if tuple(next(r, ())) != TABLE_COLUMNS: raise ValueError(f"{path}: expected the columns {', '.join(TABLE_COLUMNS)}")
-        return [(p, int(s), int(t), h) for p, s, t, h in r]
+        head = tuple(next(r, ()))
+        if head == TABLE_COLUMNS: return [(p, int(s), int(m), int(c), int(i), h) for p, s, m, c, i, h in r]
+        if head == OLD_COLUMNS: return [(p, int(s), int(m), -1, -1, h) for p, s, m, h in r]
+        raise ValueError(f"{path}: expected the columns {', '.join(TABLE_COLUMNS)}")
 
 # %% ../nbs/11a_search.ipynb #c7eada3a
 @dataclass
@@ -116,30 +121,29 @@ class UpdatePlan:
     files: dict          # relative path -> (size, mtime_ns) of every photo found, sorted by path
     keep: dict           # relative path -> (old row, hash) for files whose feature is reused
     embed: dict          # relative path -> hash for files to embed
-    unreadable: dict     # relative path -> (size, mtime_ns) of unchanged files that could not be read before
+    unreadable: dict     # relative path -> its stat of files that cannot be read now (tried again next time)
 
 def plan_update(photo_dir:str|Path, # the folder of photos
-                old_rows:Sequence=(), # the previous table's rows (path, size, mtime_ns, hash)
-                old_unreadable:Sequence=(), # the previous manifest's unreadable files [path, size, mtime_ns]
+                old_rows:Sequence=(), # the previous table's rows (path, size, mtime_ns, ctime_ns, inode, hash)
                 exclude:Sequence=(), # folders to leave out
+                rehash:bool=False,   # hash every file, trusting no stat (archives that preserve size, times and inodes)
                )->UpdatePlan:
-    "Which photos keep their feature, which are embedded, which stay unreadable"
+    "Which photos keep their feature, which are embedded, which cannot be read"
     files = scan_photos(photo_dir, exclude)
     by_path = {r[0]: (i, r) for i, r in enumerate(old_rows)}
     by_hash = {}
-    for i, r in enumerate(old_rows): by_hash.setdefault(r[3], i)
-    bad_before = {p: (s, t) for p, s, t in old_unreadable}
+    for i, r in enumerate(old_rows): by_hash.setdefault(r[-1], i)
     keep, embed, unreadable = {}, {}, {}
-    for p, (s, t) in files.items():
+    for p, st in files.items():
         old = by_path.get(p)
-        if old is not None and tuple(old[1][1:3]) == (s, t): keep[p] = (old[0], old[1][3])
-        elif bad_before.get(p) == (s, t): unreadable[p] = (s, t)
-        else:
-            try: h = file_hash(Path(photo_dir)/p)
-            except OSError: h = None                            # unreadable: permissions, or gone since the scan
-            if h is None: unreadable[p] = (s, t)
-            elif h in by_hash: keep[p] = (by_hash[h], h)
-            else: embed[p] = h
+        if old is not None and not rehash and tuple(old[1][1:5]) == st:   # size, mtime, ctime and inode all unchanged
+            keep[p] = (old[0], old[1][-1])
+            continue
+        try: h = file_hash(Path(photo_dir)/p)
+        except OSError: h = None                                # unreadable: permissions, or gone since the scan
+        if h is None: unreadable[p] = st
+        elif h in by_hash: keep[p] = (by_hash[h], h)
+        else: embed[p] = h
     return UpdatePlan(files, keep, embed, unreadable)
 
 # %% ../nbs/11a_search.ipynb #adfe4b7c
@@ -195,20 +199,83 @@ def check_same_model(man:dict, fingerprint:str, spec:dict|None=None, where=''):
 def _write_manifest(out:Path, man:dict):
     write_json(man, out/'manifest.json')
 
-def _is_index_file(name:str)->bool:
-    "A data file of some generation of an index, or a temporary file of `write_atomic`"
-    return name.split('-')[0] in ('features', 'table', 'approx') or (name.startswith('.') and name.endswith('.tmp'))
+class IndexBusyError(RuntimeError):
+    "Another writer held the index folder for longer than the wait allowed"
 
-def _index_or_empty(folder:Path)->bool:
-    "True for a folder holding nothing but index files (and hidden ones)"
-    return all(f.name == 'manifest.json' or f.name.startswith('.') or _is_index_file(f.name) for f in folder.iterdir())
+def _writer(out:Path)->str:
+    "Who holds the folder's lock, as its writer recorded it"
+    try: w = json.loads((out/WRITER_FILE).read_text())
+    except (OSError, ValueError): return 'another process (it has not said which yet)'
+    return f"process {w.get('pid')} on {w.get('host')} (since {w.get('since')}: {w.get('command')})"
 
-def _remove_stale(out:Path, man:dict):
-    "Delete index files the manifest does not name (older generations, a crashed update's leftovers)"
-    named = {man['features'], man['table']} | ({man['approximate']['file']} if man.get('approximate') else set())
-    for f in out.iterdir():
-        if f.is_file() and f.name not in named and _is_index_file(f.name):
-            f.unlink(missing_ok=True)
+@contextlib.contextmanager
+def writer_lock(out:str|Path, # the index folder (created)
+                timeout:float=600, # seconds to wait for another writer before giving up
+               ):
+    """Hold the index folder's writer lock (`filelock`'s advisory lock on `out/.lock`, released on any exit, a crash
+    included). A second writer says who holds it and waits; after `timeout` seconds it raises `IndexBusyError` naming the holder."""
+    from filelock import FileLock, Timeout
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out/LOCK_FILE)
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        who = _writer(out)
+        print(f"the index in {out} is being written by {who}: waiting up to {timeout:.0f} s", file=sys.stderr, flush=True)
+        try: lock.acquire(timeout=timeout)
+        except Timeout: raise IndexBusyError(f"the index in {out} is still being written by {who} after {timeout:.0f} s: "
+                                             "expected one writer at a time; try again when it has finished") from None
+    try:
+        write_json({'pid': os.getpid(), 'host': socket.gethostname(), 'since': _now(), 'command': ' '.join(sys.argv)[:300]}, out/WRITER_FILE)
+        yield out
+    finally:
+        (out/WRITER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+LOCK_FILE, WRITER_FILE, PENDING_FILE = '.lock', '.writer.json', '.pending.json'   # the writer's lock, who holds it, what it is writing
+_OWN = ('manifest.json', LOCK_FILE, WRITER_FILE, PENDING_FILE)
+_DATA = re.compile(r'(?:features-\d{6,}-[0-9a-f]{8}\.npy|table-\d{6,}-[0-9a-f]{8}\.csv|approx-\d{6,}-[0-9a-f]{8}\.faiss)')
+_TMP = re.compile(r'\.(.+)\.\d+\.[0-9a-f]{8}\.tmp')        # `write_atomic`'s temporary file of a name
+
+def is_index_file(name:str)->bool:
+    "A name an index writes: its manifest, lock and journal, a data file of some generation, or a temporary file of one of these"
+    tmp = _TMP.fullmatch(name)
+    base = tmp.group(1) if tmp else name
+    return base in _OWN or _DATA.fullmatch(base) is not None
+
+def foreign_file(folder:str|Path)->str|None:
+    "The first entry of `folder` (by name) that an index does not write (a sub-folder counts); None when there is none"
+    return next((f.name for f in sorted(Path(folder).iterdir()) if not (f.is_file() and is_index_file(f.name))), None)
+
+def _data_files(man:dict|None)->set:
+    "The data files a manifest names"
+    if not man: return set()
+    return {man['features'], man['table']} | ({man['approximate']['file']} if man.get('approximate') else set())
+
+def _clear_pending(out:Path, keep:set):
+    "Delete what an interrupted writer left (the files its journal named that no manifest names, and their temporary files), then the journal"
+    p = out/PENDING_FILE
+    if not p.is_file(): return
+    for name in json.loads(p.read_text())['files']:
+        if name not in keep and name != 'manifest.json': (out/name).unlink(missing_ok=True)
+        for t in out.glob(f'.{glob.escape(name)}.*.tmp'):
+            if _TMP.fullmatch(t.name): t.unlink(missing_ok=True)
+    p.unlink()
+
+def _begin(out:Path, old:dict|None, names:Sequence):
+    "Before writing `names`: clear an interrupted writer's leftovers, then journal these names"
+    _clear_pending(out, _data_files(old) | set((old or {}).get('previous', [])))
+    write_json({'files': sorted(set(names) | {'manifest.json'}), 'pid': os.getpid()}, out/PENDING_FILE)
+
+def _commit(out:Path, man:dict, old:dict|None):
+    """Write the manifest naming the new files (last: a crash before it leaves the old index whole). The previous
+    generation's files stay, so an index opened before this update keeps reading them; the generation before that,
+    which the old manifest kept as its `previous`, is deleted, and only files a manifest of this index named are."""
+    now = _data_files(man)
+    man['previous'] = sorted(_data_files(old) - now)
+    _write_manifest(out, man)
+    for name in set((old or {}).get('previous', [])) - now - set(man['previous']): (out/name).unlink(missing_ok=True)
+    _clear_pending(out, now | set(man['previous']))
 
 # %% ../nbs/11a_search.ipynb #bdc85907
 def _approximate_entry(feats, out:Path, tag:str, k:int=10, target:float=0.95, queries=None, nlist:int|None=None, seed:int=0,
@@ -276,36 +343,52 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
                 approximate:bool|None=None, # faiss index: True = build, False = none, None = from `APPROX_THRESHOLD` photos or when the index had one
                 calibrate=None,       # sketch files (or a folder of them) whose queries tune the faiss index; None = the previous ones, else leave-one-out photos
                 progress:bool=True,   # progress bar while embedding
+                rehash:bool=False,    # hash every photo, trusting no file's size, times or inode
+                lock_timeout:float=600, # seconds to wait while another process writes this index
                )->dict:               # the manifest written ({} in processes other than the first)
-    "Index, or update the index of, a folder of photos: features, table and manifest in `out`"
+    "Index, or update the index of, a folder of photos: features, table and manifest in `out`, one writer at a time"
     t0 = time.perf_counter()
     photo_dir, out = Path(photo_dir).expanduser(), Path(out).expanduser()
     if not photo_dir.is_dir(): raise ConfigError('photo_dir', str(photo_dir), "an existing folder of photos")
     if out.exists() and not out.is_dir(): raise ConfigError('out', str(out), "a folder for the index (this is a file)")
     if out.resolve() == photo_dir.resolve(): raise ConfigError('out', str(out), "a folder other than photo_dir (it may lie inside it)")
-    if out.is_dir() and not _index_or_empty(out): raise ConfigError('out', str(out), "a new or empty folder, or an index folder (this one holds other files)")
+    if out.is_dir() and (name := foreign_file(out)):
+        raise ConfigError('out', str(out), f"a new or empty folder, or an index folder: it holds {name!r}, which an index does not write")
     if dtype not in ('float16', 'float32'): raise ConfigError('dtype', dtype, "'float16' | 'float32'")
     if approximate or calibrate is not None: require_faiss()
     cal_refs = None
-    if calibrate is not None:                                      # checked now, encoded after the photos
+    if calibrate is not None:                                      # checked now, encoded after the photos; kept as absolute paths
         one = isinstance(calibrate, (str, Path))
-        if one and Path(calibrate).is_dir(): cal_refs = sorted(str(Path(calibrate)/p) for p in scan_photos(calibrate))
-        else: cal_refs = [str(calibrate)] if one else [str(p) for p in calibrate]
+        if one and Path(calibrate).expanduser().is_dir():
+            cal_refs = sorted(str(Path(calibrate).expanduser().resolve()/p) for p in scan_photos(Path(calibrate).expanduser()))
+        else: cal_refs = [str(Path(p).expanduser().resolve()) for p in ([calibrate] if one else calibrate)]
         _query_items(cal_refs)
     env, dev = init_distributed(device) if isinstance(device, str) else (DistEnv(), torch.device(device))
     if encoder is None: encoder, spec = load_search_model(model, pretrained, dev)
     else: spec = {'model': 'encoder', 'pretrained': None, 'mode': getattr(encoder, 'mode', None), 'method': getattr(encoder, 'method', None),
                   'clip': type(encoder).__name__}
     encoder.eval()
+    with writer_lock(out, lock_timeout) if env.is_main else contextlib.nullcontext():
+        _broadcast(None, env)                                      # the others wait until the first process holds the lock
+        return _update_locked(photo_dir, out, encoder, spec, env, dev, dtype, batch_size, precision, workers, approximate,
+                              cal_refs, progress, rehash, t0)
+
+def _update_locked(photo_dir, out, encoder, spec, env, dev, dtype, batch_size, precision, workers, approximate, cal_refs, progress, rehash, t0)->dict:
+    "`build_index`'s work once the folder's writer lock is held: plan, embed, write the new generation, commit"
     size, fp = int(encoder.image_size), model_fingerprint(encoder)
     old = read_manifest(out) if (out/'manifest.json').is_file() else None
     if old is not None: check_same_model(old, fp, spec, f'in {out}')
     dim = old['dim'] if old else _feature_dim(encoder.encode_photo, size, dev)
     if old is not None and old['dtype'] != dtype: raise ConfigError('dtype', dtype, f"{old['dtype']!r}, the dtype of the index in {out}")
     if cal_refs is None and old and (old.get('approximate') or {}).get('calibration'):   # an update re-tunes on the same sketches
-        cal_refs = [p for p in old['approximate']['calibration'] if Path(p).is_file()] or None
+        was = old['approximate']['calibration']
+        cal_refs = [p for p in was if Path(p).is_file()] or None
+        if env.is_main and len(cal_refs or ()) < len(was):
+            gone = [p for p in was if p not in (cal_refs or ())]
+            warnings.warn(f"{len(gone)} of the {len(was)} calibration sketches of {out} are gone (the first: {gone[0]}): the approximate index is "
+                          + (f"tuned on the {len(cal_refs)} left" if cal_refs else "tuned on leave-one-out photos, which overstate the recall of sketches"))
     old_rows = read_table(out/old['table']) if old else []
-    plan = _broadcast(plan_update(photo_dir, old_rows, old['unreadable'] if old else (), [out]) if env.is_main else None, env)
+    plan = _broadcast(plan_update(photo_dir, old_rows, [out], rehash) if env.is_main else None, env)
     todo = list(plan.embed)
     new = (embed_photos(encoder.encode_photo, todo, photo_dir, size, dim, env, dev, precision, batch_size, workers, progress and env.is_main)
            if todo else torch.empty(0, dim))                        # (len(todo), d), NaN rows = unreadable
@@ -324,7 +407,7 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
     same = sum(1 for p, (i, _) in plan.keep.items() if old_rows[i][0] == p)   # kept under their own path
     gen = old['generation'] + 1 if old else 1
     tag = f'{gen:06d}-{uuid.uuid4().hex[:8]}'
-    out.mkdir(parents=True, exist_ok=True)
+    _begin(out, old, [f'features-{tag}.npy', f'table-{tag}.csv', f'approx-{tag}.faiss'])
     write_atomic(out/f'features-{tag}.npy', lambda f: np.save(f, feats))
     write_table(rows, out/f'table-{tag}.csv')
     man = {'format': INDEX_FORMAT, 'clip_sbir_version': clip_sbir.__version__,
@@ -333,15 +416,14 @@ def build_index(photo_dir:str|Path,   # folder of photos (searched at any depth)
            'generation': gen, 'features': f'features-{tag}.npy', 'table': f'table-{tag}.csv',
            'n_unreadable': len(unreadable), 'unreadable': [[p, *st] for p, st in sorted(unreadable.items())],
            'last_update': {'found': len(plan.files), 'embedded': len(todo), 'kept': same, 'reused_by_hash': len(plan.keep) - same,
-                           'dropped': len(old_rows) - same, 'new_unreadable': int((~ok).sum()), 'processes': env.world},
+                           'dropped': len(old_rows) - same, 'new_unreadable': int((~ok).sum()), 'rehash': rehash, 'processes': env.world},
            'created': old['created'] if old else _now(), 'updated': _now(), 'approximate': None}
-    if approximate is None: approximate = calibrate is not None or len(paths) >= APPROX_THRESHOLD and has_faiss() or bool(old and old.get('approximate'))
+    if approximate is None: approximate = cal_refs is not None or len(paths) >= APPROX_THRESHOLD and has_faiss() or bool(old and old.get('approximate'))
     if approximate and len(paths):
         cal = encode_sketches(encoder, *_query_items(cal_refs), size, precision, batch_size) if cal_refs else None   # (m, d)
         man['approximate'] = _approximate_entry(feats, out, tag, queries=cal, calibration=cal_refs)
     man['last_update']['seconds'] = round(time.perf_counter() - t0, 3)
-    _write_manifest(out, man)                                      # last: it names the files written above
-    _remove_stale(out, man)
+    _commit(out, man, old)                                         # last: the manifest names the files written above
     return man
 
 # %% ../nbs/11a_search.ipynb #823a1248
@@ -350,13 +432,25 @@ class SearchIndex:
     def __init__(self, index_dir:str|Path, # a folder written by `build_index`
                  mmap:bool=True): # map the features from disk (False: read them into memory)
         self.dir = Path(index_dir).expanduser()
-        self.manifest = man = read_manifest(self.dir)
-        self.paths = [r[0] for r in read_table(self.dir/man['table'])]
-        self.features = np.load(self.dir/man['features'], mmap_mode='c' if mmap else None)   # (n, d)
+        for attempt in (0, 1):
+            self.manifest = man = read_manifest(self.dir)
+            try:
+                self.paths = [r[0] for r in read_table(self.dir/man['table'])]
+                self.features = np.load(self.dir/man['features'], mmap_mode='c' if mmap else None)   # (n, d)
+                self._ivf = self._read_ivf()                       # with the rest: an update cannot take it away later
+                break
+            except FileNotFoundError:                              # two updates since the manifest was read: read the new one
+                if attempt: raise
         if self.features.shape != (len(self.paths), man['dim']):
             raise ValueError(f"{self.dir}: features of shape {self.features.shape} for {len(self.paths)} paths of dimension {man['dim']}: the index is damaged, rebuild it")
         self.photo_dir = Path(man['photo_dir'])
-        self._scale, self._ivf, self._checked = None, None, set()
+        self._scale, self._checked = None, set()
+
+    def _read_ivf(self):
+        "The faiss index the manifest names, read now (None without one, or without faiss installed)"
+        app = self.manifest.get('approximate')
+        if not app or not has_faiss(): return None
+        return require_faiss().deserialize_index(np.fromfile(self.dir/app['file'], dtype=np.uint8))
 
     @property
     def n(self)->int: return len(self.paths)
@@ -391,11 +485,10 @@ SearchIndex.check_encoder, SearchIndex.load_encoder = _check_encoder, _load_enco
 
 # %% ../nbs/11a_search.ipynb #64acbf91
 def _ivf(self:SearchIndex):
-    "The index's faiss index (loaded once); an error naming the fix when there is none"
+    "The index's faiss index (read when the index was opened); an error naming the fix when there is none"
     app = self.manifest.get('approximate')
     if not app: raise ConfigError('approximate', True, f"False: the index in {self.dir} has no approximate index (build_approximate, or `index --approximate yes`)")
-    faiss = require_faiss()
-    if self._ivf is None: self._ivf = faiss.deserialize_index(np.fromfile(self.dir/app['file'], dtype=np.uint8))
+    require_faiss()
     return self._ivf
 
 def _search(self:SearchIndex,
@@ -452,16 +545,19 @@ def build_approximate(index_dir:str|Path, # an index folder
                       queries=None,       # (m, d) held-out query features, e.g. of sketches; None = leave-one-out gallery rows
                       nlist:int|None=None,# inverted lists; None = about sqrt(n)
                       seed:int=0,
+                      lock_timeout:float=600, # seconds to wait while another process writes this index
                      )->dict:             # the manifest's new 'approximate' entry
     "Build the faiss index of an index folder, measure its recall@k against exact search, record both"
     require_faiss()
-    ix = SearchIndex(index_dir)
-    if ix.n == 0: raise ValueError(f"the index in {index_dir} is empty: nothing to index approximately")
-    man = dict(ix.manifest)
-    tag = f"{man['generation']:06d}-{uuid.uuid4().hex[:8]}"
-    man['approximate'] = _approximate_entry(ix.features, ix.dir, tag, k, target, queries, nlist, seed)
-    _write_manifest(ix.dir, man)
-    _remove_stale(ix.dir, man)
+    read_manifest(index_dir)                                       # a clear error for a folder that is not an index
+    with writer_lock(index_dir, lock_timeout):
+        ix = SearchIndex(index_dir)
+        if ix.n == 0: raise ValueError(f"the index in {index_dir} is empty: nothing to index approximately")
+        man = dict(ix.manifest)
+        tag = f"{man['generation']:06d}-{uuid.uuid4().hex[:8]}"
+        _begin(ix.dir, ix.manifest, [f'approx-{tag}.faiss'])
+        man['approximate'] = _approximate_entry(ix.features, ix.dir, tag, k, target, queries, nlist, seed)
+        _commit(ix.dir, man, ix.manifest)
     return man['approximate']
 
 # %% ../nbs/11a_search.ipynb #d25f0379
@@ -508,124 +604,8 @@ class SearchDraw(DrawQuery):
         h = self.hits()
         return QueryResult(-1, h.indices, h.scores, None, None, None, self.index.n, 'none')
 
-# %% ../nbs/11a_search.ipynb #e6c6fac4
-def _count(kind:str, low:int):
-    "An argparse type: an integer >= low"
-    def f(v):
-        try: x = int(v)
-        except ValueError: x = None
-        if x is None or x < low: raise argparse.ArgumentTypeError(f"{v!r} is not valid: expected {kind}")
-        return x
-    return f
-
-def search_parser()->argparse.ArgumentParser:
-    "The parser of `python -m clip_sbir.search`"
-    ap = argparse.ArgumentParser(prog='python -m clip_sbir.search', description="Search your own photos with a sketch: index a folder of "
-                                 "photos with a trained run or CLIP, then query the index with sketch files.")
-    sub = ap.add_subparsers(dest='command', required=True, metavar='{index,query}')
-    ix = sub.add_parser('index', help="index a folder of photos, or update its index", description="Index a folder of photos (at any depth), "
-                        "or update its index: only new or changed files are embedded, deleted ones are dropped.")
-    ix.add_argument('photo_dir', metavar='PHOTO_DIR', help=f"folder of photos, searched at any depth ({', '.join(e[1:] for e in IMAGE_EXTS)}; hidden files skipped)")
-    ix.add_argument('--out', required=True, metavar='INDEX_DIR', help="the index folder: created, or updated when it holds an index of the same model")
-    ix.add_argument('--run', metavar='RUN_DIR', help="a finished training run (its out_dir, holding last.pt): photos go through its trained photo branch")
-    ix.add_argument('--model', metavar='M', help=f"an open_clip architecture, used frozen (default {EMBEDDED_MODEL}, the tiny CLIP shipped with clip_sbir)")
-    ix.add_argument('--pretrained', metavar='P', help="the weights of --model: 'embedded' (the default, for the tiny CLIP), an open_clip tag such as openai, or a weights file")
-    ix.add_argument('--dtype', choices=('float16', 'float32'), default='float16', help="stored features (default float16: half the size; float32 to match float32 evaluation bit for bit)")
-    ix.add_argument('--batch-size', type=_count('a positive integer', 1), default=64, help="images per forward pass, per process (default 64)")
-    ix.add_argument('--device', default='auto', help="auto (a GPU when available, the default) | cpu | cuda | cuda:N; under torchrun each process takes its local GPU")
-    ix.add_argument('--precision', choices=PRECISIONS, default='auto', help="autocast precision: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16")
-    ix.add_argument('--workers', type=_count('an integer >= 0', 0), default=0, help="DataLoader worker processes decoding images (default 0)")
-    ix.add_argument('--approximate', choices=('auto', 'yes', 'no'), default='auto',
-                    help=f"also build a faiss index for approximate search (needs faiss-cpu): auto = from {APPROX_THRESHOLD:,} photos when faiss is installed")
-    ix.add_argument('--calibrate', metavar='SKETCH_DIR', help="a folder of sketches whose queries tune the faiss index's recall (recommended with "
-                    "--approximate: without it, held-out photos are the queries, which overstate the recall of sketches)")
-    ix.add_argument('--quiet', action='store_true', help="no progress bar")
-    q = sub.add_parser('query', help="the top-k photos of an index for sketch files", description="Rank the photos of an index for each sketch "
-                       "file (exact cosine ranking by default), printing rank, score and path.")
-    q.add_argument('index_dir', metavar='INDEX_DIR', help="an index folder written by `index`")
-    q.add_argument('sketches', nargs='+', metavar='SKETCH', help="sketch image files; each is one query")
-    q.add_argument('-k', type=_count('a positive integer', 1), default=10, help="photos per sketch (default 10)")
-    q.add_argument('--json', action='store_true', help="print JSON: a list of {query, results: [{rank, path, score}]}")
-    q.add_argument('--approximate', action='store_true', help="search through the index's faiss index (built with `index --approximate yes`)")
-    q.add_argument('--device', default='cpu', help="where the sketch encoder runs: cpu (the default) | auto | cuda | cuda:N")
-    q.add_argument('--plot', metavar='FIGURE', help="also save the results as a figure (query, top-k photos, scores), e.g. hits.png")
-    return ap
-
-# %% ../nbs/11a_search.ipynb #8e433b94
-def _check_device(ap, device:str):
-    if device not in ('auto', 'cpu') and not device.startswith('cuda'): ap.error(f"--device {device!r} is not valid: expected auto | cpu | cuda | cuda:N")
-    if device.startswith('cuda') and not torch.cuda.is_available(): ap.error(f"--device {device!r}: no CUDA GPU is visible; expected auto or cpu")
-
-def check_cli_args(ap:argparse.ArgumentParser, a:argparse.Namespace)->argparse.Namespace:
-    "Validate parsed arguments before any work; `ap.error` (exit 2) names the bad value and what is expected"
-    from clip_sbir.models.clip import check_model_name
-    _check_device(ap, a.device)
-    if a.command == 'index':
-        photo, out = Path(a.photo_dir).expanduser(), Path(a.out).expanduser()
-        if not photo.is_dir(): ap.error(f"PHOTO_DIR {a.photo_dir!r} is not a folder: expected a folder of photos")
-        if out.exists() and not out.is_dir(): ap.error(f"--out {a.out!r} is a file: expected a folder for the index")
-        if out.exists() and out.resolve() == photo.resolve(): ap.error(f"--out {a.out!r} is PHOTO_DIR: expected another folder (it may lie inside it)")
-        if out.is_dir() and not _index_or_empty(out): ap.error(f"--out {a.out!r} holds other files than an index: expected a new or empty folder, or an index folder")
-        if a.run is not None:
-            if a.model is not None or a.pretrained is not None: ap.error("--run takes the run's own model: expected --run alone, or --model/--pretrained without --run")
-            if not (Path(a.run).expanduser()/'last.pt').is_file(): ap.error(f"--run {a.run!r} holds no last.pt: expected the out_dir of a finished training run")
-        else:
-            try: check_model_name(a.model or EMBEDDED_MODEL)
-            except ConfigError as e: ap.error(f"--model: {e}")
-            if a.model not in (None, EMBEDDED_MODEL) and a.pretrained is None:
-                ap.error(f"--model {a.model!r} needs --pretrained: an open_clip tag (e.g. openai) or a weights file ('embedded' is the tiny CLIP's)")
-            p = a.pretrained
-            if p is not None and (any(c in p for c in '/\\') or Path(p).suffix) and not Path(p).expanduser().is_file():
-                ap.error(f"--pretrained {p!r}: no such weights file (expected 'embedded', an open_clip tag or a weights file)")
-        if a.approximate == 'yes' and not has_faiss(): ap.error("--approximate yes needs faiss: pip install faiss-cpu")
-        if a.calibrate is not None:
-            if not Path(a.calibrate).expanduser().is_dir(): ap.error(f"--calibrate {a.calibrate!r} is not a folder: expected a folder of sketches")
-            if a.approximate == 'no': ap.error("--calibrate tunes the approximate index: expected --approximate yes or auto with it")
-    else:
-        if not (Path(a.index_dir).expanduser()/'manifest.json').is_file(): ap.error(f"INDEX_DIR {a.index_dir!r} holds no manifest.json: expected a folder written by `index`")
-        missing = [s for s in a.sketches if not Path(s).expanduser().is_file()]
-        if missing: ap.error(f"SKETCH {', '.join(map(repr, missing))}: no such file (expected sketch image files)")
-        if a.approximate:
-            if not has_faiss(): ap.error("--approximate needs faiss: pip install faiss-cpu")
-            if not read_manifest(a.index_dir).get('approximate'): ap.error(f"--approximate: the index {a.index_dir!r} has no approximate index (expected one built by `index --approximate yes`)")
-    return a
-
-# %% ../nbs/11a_search.ipynb #8f426883
-def _print_hits(hits:list, as_json:bool):
-    if as_json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2))
-        return
-    for h in hits:
-        print(h.query)
-        for r, (p, s) in enumerate(zip(h.paths, h.scores)): print(f"  {r + 1:3d}  {s:.4f}  {p}")
-
-def main(argv:list|None=None): # the arguments (default: the command line)
-    "Entry point of `python -m clip_sbir.search`: returns the manifest (index) or the hits (query)"
-    ap = search_parser()
-    a = check_cli_args(ap, ap.parse_args(argv))
-    try:
-        if a.command == 'index':
-            model = f'run:{a.run}' if a.run else (a.model or EMBEDDED_MODEL)
-            man = build_index(a.photo_dir, a.out, model, a.pretrained or 'embedded', dtype=a.dtype, batch_size=a.batch_size, device=a.device,
-                              precision=a.precision, workers=a.workers, approximate={'auto': None, 'yes': True, 'no': False}[a.approximate],
-                              calibrate=a.calibrate, progress=not a.quiet)
-            if man:
-                u = man['last_update']
-                print(f"{man['n']} photos indexed in {a.out} ({u['embedded']} embedded, {u['kept'] + u['reused_by_hash']} kept, {u['dropped']} dropped, "
-                      f"{man['n_unreadable']} unreadable) with {man['model']['clip']} ({man['model']['method']}), fingerprint {man['model']['fingerprint']}, {u['seconds']:.1f} s")
-                if man['approximate']: print(f"approximate index: nlist {man['approximate']['nlist']}, nprobe {man['approximate']['nprobe']}, recall@10 {man['approximate']['recall@10']}")
-            return man
-        hits = query(a.index_dir, a.sketches, a.k, a.approximate, device=a.device)
-        _print_hits(hits, a.json)
-        if a.plot:
-            import matplotlib.pyplot as plt
-            axs = plot_hits(hits, a.index_dir, k=min(a.k, 8))
-            axs[0, 0].figure.savefig(a.plot, dpi=120, bbox_inches='tight')
-            plt.close(axs[0, 0].figure)
-        return hits
-    except (ConfigError, IndexMismatchError, FileNotFoundError, ImportError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
-
-# %% ../nbs/11a_search.ipynb #1a3ac978
+# %% ../nbs/11a_search.ipynb #47e59f03
 #| eval: false
-if __name__ == '__main__' and not ('IPython' in sys.modules and sys.modules['IPython'].get_ipython() is not None): main()
+if __name__ == '__main__' and not ('IPython' in sys.modules and sys.modules['IPython'].get_ipython() is not None):
+    from clip_sbir.search_cli import main
+    main()

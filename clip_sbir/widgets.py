@@ -102,10 +102,11 @@ class RetrievalBrowser:
                  classes:Sequence|None=None, # class names, indexed by label
                  k:int=5, # items shown at start
                  gallery:str='all', # 'all' | 'category' (rank only the query's class)
+                 g_mask=None, # (n_g,) bool: the gallery items ranked at all (fine-grained: `eval.fg_photos`, the metric's gallery); None = all
                  query_ids:Sequence|None=None, # dataset ids of the queries, shown in the query list
                  thumb:int=96, max_k:int=20, denorm:bool=False):
         self.n_q, self.n_g = _check_sets(feature_sets)
-        self.feature_sets, self.query_images, self.gallery = feature_sets, query_images, gallery
+        self.feature_sets, self.query_images, self.gallery, self.g_mask = feature_sets, query_images, gallery, g_mask
         self.q_labels = None if q_labels is None else np.asarray(q_labels)
         self.g_labels, self.q_pair, self.classes, self.thumb, self.denorm = g_labels, q_pair, classes, thumb, denorm
         self.query_ids = query_ids
@@ -137,7 +138,7 @@ class RetrievalBrowser:
     def result(self)->QueryResult:
         "`query_result` of the current feature set, query and k"
         qf, gf = self.feature_sets[self.method.value]
-        return query_result(qf, gf, self.query.value, self.k.value, self.q_labels, self.g_labels, self.q_pair, self.gallery)
+        return query_result(qf, gf, self.query.value, self.k.value, self.q_labels, self.g_labels, self.q_pair, self.gallery, self.g_mask)
 
     def refresh(self):
         "Recompute the result and redraw"
