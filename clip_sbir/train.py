@@ -179,7 +179,7 @@ class _Fit:
         self.spe = len(loader)                                            # steps per epoch
         self.total = cfg.epochs * self.spe if not cfg.max_steps else min(cfg.epochs * self.spe, cfg.max_steps)
         self.sched, self.dtype = make_scheduler(self.opt, self.total, cfg), resolve_precision(cfg.precision, device)
-        self.scaler = torch.amp.GradScaler('cuda') if self.dtype == torch.float16 else None
+        self.scaler = torch.amp.GradScaler(device.type) if self.dtype == torch.float16 else None
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)  # the loop's own randomness (e.g. patch shuffles)
         self.st, self.ck = self.resume()
         broadcast_params(self.params, env)

@@ -17,9 +17,20 @@ from clip_sbir.data.samplers import TripletDataset, ClassBalancedBatchSampler, m
 from conftest import private_cache
 
 ROOT = Path(__file__).resolve().parent.parent
-# The standard split file lists (SAKE / ZSE-SBIR family) live beside the repository, not in it.
-LISTS = Path(os.environ.get('CLIP_SBIR_SPLIT_LISTS', ROOT.parent/'shared'/'data'/'splits'))
-needs_lists = pytest.mark.skipif(not (LISTS/'sketchy_s21').is_dir(), reason=f"split file lists not found in {LISTS}")
+# The standard split file lists (SAKE / ZSE-SBIR family) ship with the tests, xz-compressed (tests/data/splits/README.md);
+# the tests that read them decompress them once per session.
+SHIPPED = ROOT/'tests'/'data'/'splits'
+
+@pytest.fixture(scope='session')
+def lists(tmp_path_factory)->Path:
+    "A folder of the decompressed split file lists"
+    import lzma
+    out = tmp_path_factory.mktemp('splits')
+    for f in SHIPPED.rglob('*.txt.xz'):
+        dest = out/f.relative_to(SHIPPED).with_suffix('')
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(lzma.decompress(f.read_bytes()))
+    return out
 
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
@@ -153,35 +164,32 @@ def test_quickdraw_q30_full_size(tmp_path):
     assert (ix.rescanned, ix.reused) == (0, 220)                                     # all from the cache
     print(f"Q30 full size: cached load {t2:.2f} s")
 
-@needs_lists
-def test_q30_counts_match_the_lists():
+def test_q30_counts_match_the_lists(lists):
     for lst, k in (('sketch_zero.txt', 0), ('all_photo_zero.txt', 1)):
-        got = Counter(p.split('/')[-2] for p, _ in read_filelist(LISTS/'quickdraw_q30'/lst))
+        got = Counter(p.split('/')[-2] for p, _ in read_filelist(lists/'quickdraw_q30'/lst))
         assert got == {c: v[k] for c, v in Q30_COUNTS.items()}
 
-def _list_paths(*names):
-    return [p for n in names for p, _ in read_filelist(LISTS/n)]
+def _list_paths(lists, *names):
+    return [p for n in names for p, _ in read_filelist(lists/n)]
 
-@needs_lists
-def test_sketchy_s21_full_size_from_lists(tmp_path):
+def test_sketchy_s21_full_size_from_lists(tmp_path, lists):
     "The S21 lists, file for file, in the file-list layout: 12,694 / 12,553 test (10,453 extended-only), 57,587 / 72,949 train"
-    fake_tree(tmp_path, _list_paths('sketchy_s21/sketch_tx_000000000000_ready_filelist_zero.txt', 'sketchy_s21/all_photo_filelist_zero.txt',
+    fake_tree(tmp_path, _list_paths(lists, 'sketchy_s21/sketch_tx_000000000000_ready_filelist_zero.txt', 'sketchy_s21/all_photo_filelist_zero.txt',
                                     'sketchy_s21/sketch_tx_000000000000_ready_filelist_train.txt', 'sketchy_s21/all_photo_filelist_train.txt'))
     d = load_dataset('sketchy', tmp_path)
     assert (d.layout, d.split) == ('sketchy_filelist', 's21')
     assert (d.test.n_sketches, d.test.n_photos, d.train.n_sketches, d.train.n_photos) == (12694, 12553, 57587, 72949)
     assert load_dataset('sketchy', tmp_path, gallery='extended').test.n_photos == 10453
     # pairs: a test sketch is paired iff the list holds an original photo of its class with its id
-    orig = {(p.split('/')[-2], p.split('/')[-1][:-4]) for p in _list_paths('sketchy_s21/all_photo_filelist_zero.txt') if p.startswith('256x256')}
-    want = sum((p.split('/')[-2], photo_id(p.split('/')[-1])) in orig for p in _list_paths('sketchy_s21/sketch_tx_000000000000_ready_filelist_zero.txt'))
+    orig = {(p.split('/')[-2], p.split('/')[-1][:-4]) for p in _list_paths(lists, 'sketchy_s21/all_photo_filelist_zero.txt') if p.startswith('256x256')}
+    want = sum((p.split('/')[-2], photo_id(p.split('/')[-1])) in orig for p in _list_paths(lists, 'sketchy_s21/sketch_tx_000000000000_ready_filelist_zero.txt'))
     assert int((d.test.sketch_pair >= 0).sum()) == want and want > 0
     assert int(d.test.photo_basic.sum()) == 2100
 
-@needs_lists
-def test_tuberlin_t30_full_size_from_lists(tmp_path):
+def test_tuberlin_t30_full_size_from_lists(tmp_path, lists):
     "The T30-SAKE lists, file for file: 2,400 sketches and 27,989 photos in the test set"
     _, te, tr = split_classes('tuberlin', 't30_sake')
-    fake_tree(tmp_path/'TUBerlin', _list_paths('tuberlin_t30_sake/png_ready_filelist_zero.txt', 'tuberlin_t30_sake/ImageResized_ready_filelist_zero.txt',
+    fake_tree(tmp_path/'TUBerlin', _list_paths(lists, 'tuberlin_t30_sake/png_ready_filelist_zero.txt', 'tuberlin_t30_sake/ImageResized_ready_filelist_zero.txt',
                                                'tuberlin_t30_sake/png_ready_filelist_train.txt') +
               [f'ImageResized_ready/{c}/n0_{k}.JPEG' for c in tr for k in range(2)])
     d = load_dataset('tuberlin', tmp_path)
