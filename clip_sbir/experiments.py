@@ -25,10 +25,10 @@ from .viz import _get_ax
 
 # %% auto #0
 __all__ = ['RUN_ONLY', 'NAMED', 'COMPONENTS', 'FULL', 'FROZEN', 'SWEEPS', 'METHOD_NAMES', 'PAPER_RESULTS', 'PAPER_COLUMNS',
-           'run_params', 'as_list', 'run_identity', 'run_name', 'cached_run', 'Variant', 'ablation_variants',
-           'grid_configs', 'run_grid', 'reference_label', 'paired_deltas', 'summarise', 'fmt_pm', 'results_table',
-           'plot_components', 'plot_sweep', 'paper_value', 'method_variants', 'baselines_table', 'plot_methods',
-           'per_query_scores', 'query_wins']
+           'RESULT_COLUMNS', 'run_params', 'as_list', 'run_identity', 'run_name', 'cached_run', 'Variant',
+           'ablation_variants', 'grid_configs', 'run_grid', 'reference_label', 'paired_deltas', 'summarise', 'fmt_pm',
+           'results_table', 'plot_components', 'plot_sweep', 'paper_value', 'method_variants', 'table_columns',
+           'baselines_table', 'plot_methods', 'read_results', 'per_query_scores', 'query_wins']
 
 # %% ../nbs/10_experiments.ipynb #3d3da533
 def run_params(mode:str,             # 'zs' | 'fg'
@@ -252,6 +252,10 @@ def method_variants(methods:Sequence[str]=('frozen', 'ft', 'lin', 'deep', 'ours'
     for m in extra: check_choice('method_params', m, METHODS)
     return [Variant('methods', METHOD_NAMES[check_choice('methods', m, METHODS)], {'method': m, **extra.get(m, {})}) for m in methods]
 
+def table_columns(dataset:str, mode:str)->list:
+    "The metrics `baselines_table` shows for a dataset and mode: the paper's table's (`PAPER_COLUMNS`), else all of the mode's"
+    return list(PAPER_COLUMNS.get((dataset, mode), ZS_KEYS if mode == 'zs' else FG_KEYS))
+
 def baselines_table(df:pd.DataFrame, # rows of `run_grid` over `method_variants` (one mode, one dataset)
                     columns:Sequence[str]|None=None, # metrics to show (default: `PAPER_COLUMNS` of the dataset)
                     digits:int=3)->pd.DataFrame:
@@ -259,7 +263,7 @@ def baselines_table(df:pd.DataFrame, # rows of `run_grid` over `method_variants`
     modes, datasets = df['mode'].unique(), df.dataset.unique()
     if len(modes) != 1 or len(datasets) != 1: raise ValueError(f"rows of one mode and one dataset, got modes {list(modes)} and datasets {list(datasets)}")
     mode, dataset = modes[0], datasets[0]
-    cols = list(columns or PAPER_COLUMNS.get((dataset, mode), ZS_KEYS if mode == 'zs' else FG_KEYS))
+    cols = list(columns or table_columns(dataset, mode))
     reported = {k for r in PAPER_RESULTS.get((dataset, mode), {}).values() for k in r}   # our names of the paper's metrics
     rows = []
     for method, g in df.groupby('method', sort=False):
@@ -284,6 +288,30 @@ def plot_methods(df:pd.DataFrame, # rows of `run_grid` over `method_variants`, o
     ax.set_xlabel(''); ax.set_ylabel(f"{metric} (unseen)")
     ax.set_title(f"{df['mode'].iloc[0]}: {df.dataset.iloc[0]}, {df.seed.nunique()} seeds, ±1 sd", fontsize=10)
     return ax
+
+# %% ../nbs/10_experiments.ipynb #075b1300
+RESULT_COLUMNS = {   # the columns of `run_grid`'s rows that each experiment notebook's tables and figures read
+    'ablations': ('mode', 'sweep', 'label', 'x', 'seed', 'key', 'value', 'baseline'),   # results_table, plot_components, plot_sweep
+    'baselines': ('mode', 'dataset', 'method', 'label', 'seed', 'key', 'value'),        # baselines_table, plot_methods, and the table's metrics
+}
+
+def read_results(path:str|Path, # a results file, or the folder holding `<kind>.csv`
+                 kind:str,      # 'ablations' | 'baselines': the notebook that wrote it
+                )->pd.DataFrame:
+    "The rows an experiment notebook wrote, refused (naming the column) unless they hold every column its tables and figures read"
+    check_choice('kind', kind, tuple(RESULT_COLUMNS))
+    path = Path(path).expanduser()
+    if path.is_dir(): path = path/f'{kind}.csv'
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such results file (expected the {kind}.csv that nbs/experiments/{kind}.ipynb writes into its fig_dir)")
+    df = pd.read_csv(path)
+    need = list(RESULT_COLUMNS[kind])
+    if kind == 'baselines' and {'mode', 'dataset'} <= set(df.columns):   # the metric columns of each table drawn
+        need += [c for d, m in df[['dataset', 'mode']].drop_duplicates().itertuples(index=False) for c in table_columns(d, m) if c not in need]
+    missing = [c for c in need if c not in df.columns]
+    if missing: raise ValueError(f"{path.name} lacks the column {missing[0]!r}, which the {kind} tables and figures read "
+                                 f"(expected the columns {', '.join(need)}, as run_grid writes them)")
+    if df.empty: raise ValueError(f"{path.name} holds no rows: expected one per run and seed")
+    return df
 
 # %% ../nbs/10_experiments.ipynb #88c858f6
 def per_query_scores(qf, gf, # (n_sketches, d) sketch and (n_photos, d) photo features of `split`; NaN rows = unreadable

@@ -4,6 +4,7 @@
 
 # %% ../nbs/06a_report.ipynb #4b8c090f
 from __future__ import annotations
+import io
 from pathlib import Path
 from typing import Iterable
 
@@ -11,12 +12,12 @@ import numpy as np
 
 from .core import SBIRConfig
 from .data.core import SBIRSplit
-from .eval import KEY_METRIC, query_pool, readable
+from .eval import KEY_METRIC, fg_photos, query_pool, readable
 from .retrieval import query_result, plot_retrievals
 from .train import read_log
 
 # %% auto #0
-__all__ = ['plot_losses', 'plot_history', 'comparison', 'plot_examples', 'plot_curves', 'show_table']
+__all__ = ['plot_losses', 'plot_history', 'comparison', 'plot_examples', 'plot_curves', 'show_table', 'show_figure']
 
 # %% ../nbs/06a_report.ipynb #10e05541
 def plot_losses(rows:list, # `read_log(out_dir/'log.csv')`
@@ -67,13 +68,13 @@ def plot_examples(split:SBIRSplit, cfg:SBIRConfig,
     "Top-k retrievals of `n` random unseen sketches whose images were readable, one row per model; returns the axes grid"
     fg = cfg.mode == 'fg'
     pool = query_pool(split, cfg.mode)
-    for qf, gf in feats.values():                                # unreadable sketches (and, fg, their lost photos) are not shown
-        ok = readable(qf)[pool] & (readable(gf)[split.sketch_pair[pool]] if fg else True)
+    for qf, gf in feats.values():                                # unreadable sketches (and, fg, pairs outside the metric's gallery) are not shown
+        ok = readable(qf)[pool] & (np.asarray(fg_photos(split, gf))[split.sketch_pair[pool]] if fg else True)
         pool = pool[ok]
     if len(pool) == 0: raise ValueError("no readable query sketch to show (every one, or its paired photo, is unreadable)")
     q = np.sort(np.random.RandomState(seed).choice(pool, min(n, len(pool)), replace=False))
     res = {name: [query_result(qf, gf, int(i), k, split.sketch_labels, split.photo_labels, split.sketch_pair if fg else None,
-                               gallery=cfg.fg_gallery if fg else 'all') for i in q]
+                               gallery=cfg.fg_gallery if fg else 'all', g_mask=fg_photos(split, gf) if fg else None) for i in q]
            for name, (qf, gf) in feats.items()}
     k = min(len(r.indices) for rs in res.values() for r in rs)   # a small gallery (e.g. one category's readable photos) ranks fewer
     return plot_retrievals(split.sketch, split.photo, {m: np.array([r.indices[:k] for r in rs]) for m, rs in res.items()},
@@ -111,3 +112,16 @@ def show_table(path:str|Path): # a Markdown file, relative to the notebook's fol
     if found is None: return Markdown(f"*(`{path}` is not in this installation: it is in the repository, beside the notebooks)*")
     return Markdown(found.read_text(encoding='utf-8'))
 
+
+# %% ../nbs/06a_report.ipynb #8de2c3e5
+def show_figure(path:str|Path, # a PNG file
+                width:int=720, # at most this many pixels wide (the height follows)
+               ):
+    "The image file `path`, shrunk to at most `width` pixels wide and stored with an adaptive palette, for display"
+    from IPython.display import Image as ShowImage
+    from PIL import Image
+    im = Image.open(path).convert('RGB')
+    if im.width > width: im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.quantize(256).save(buf, format='png', optimize=True)
+    return ShowImage(data=buf.getvalue(), format='png')

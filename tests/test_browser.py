@@ -216,6 +216,9 @@ def test_widgets_in_chromium(lab, tmp_path):
             page.locator('.sbir-browser').screenshot(path=str(tmp_path/'browser.png'))
             page.locator('.sbir-draw').screenshot(path=str(tmp_path/'draw.png'))
             assert shot.stat().st_size > 10_000
+            keep = os.environ.get('CLIP_SBIR_SCREENSHOTS')   # e.g. docs/figures: the widgets notebook's static pictures
+            if keep:
+                for name in ('browser', 'draw'): shutil.copyfile(tmp_path/f'{name}.png', Path(keep)/f'widget_{name}.png')
         except Exception:
             print('\n'.join(log[-30:]))
             raise

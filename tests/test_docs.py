@@ -150,6 +150,24 @@ def test_site_builds_cleanly(site):
     assert (out/'searchindex.js').is_file()
     print(f"site: {len(res['pages'])} pages in {res['seconds']:.0f} s (staging {res['stage_seconds']:.0f} s)")
 
+@pytest.mark.slow
+@pytest.mark.parametrize('page,n_images,n_tables', [
+    ('experiments/ablations', 2, 2),   # the components and sweeps figures; the rows and the results table
+    ('experiments/baselines', 3, 4),   # the bars and two qualitative figures; the validation sweep, the rows, the zs and fg tables
+    ('experiments/widgets', 2, 0),     # the browser and the canvas, as the browser test saw them
+    ('train-notebook', 2, 1),          # the loss curves and the retrievals; the results table
+])
+def test_result_pages_show_their_figures_and_tables(site, page, n_images, n_tables):
+    "The pages readers come for show what their notebooks found: committed outputs, images that exist in the site"
+    out, _ = site
+    html = (out/f'{page}.html').read_text(encoding='utf-8')
+    body = html[html.index('<article'):html.index('</article>')] if '<article' in html else html
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', body)
+    assert len(srcs) >= n_images, (page, srcs)
+    for src in srcs:
+        if not src.startswith('data:'): assert ((out/page).parent/src.split('#')[0]).resolve().is_file(), (page, src)
+    assert body.count('<table') >= n_tables, (page, body.count('<table'))
+
 _LOADED = "els => els.map(e => e.complete && e.naturalWidth > 0)"
 _IN_VIEW = "a => { const e = document.getElementById(a); if (!e) return false; const t = e.getBoundingClientRect().height === 0 && e.nextElementSibling ? e.nextElementSibling : e; const r = t.getBoundingClientRect(); return r.top >= -5 && r.top < innerHeight; }"
 

@@ -68,9 +68,16 @@ def test_a_failing_notebook_is_reported(tmp_path):
     assert not ok and 'broken on purpose' in err and fresh is None
 
 @pytest.mark.parametrize('a, b, same', [
-    ('acc 0.1234', 'acc 0.1235', True),          # the last printed digit may round either way
-    ('acc 0.1234', 'acc 0.1240', False),
+    ('acc 0.1234', 'acc 0.1234', True),
+    ('acc 0.10', 'acc 0.1', True),               # the same number
+    ('acc 0.1234', 'acc 0.1235', False),         # every printed digit counts
+    ('acc 0.7222', 'acc 0.7226', False),
+    ('| ours | 0.9119 |', '| ours | 0.9127 |', False),
     ('n = 48', 'n = 49', False),                 # integers are exact
+    ('n_query 1234', 'n_query 1235', False),
+    ('12000 photos', '12011 photos', False),
+    ('4000', '4001', False),
+    ('L 1.5e-03', 'L 1.6e-03', False),           # exponent forms exactly
     ('at 0x7f1c2d3e4f50>', 'at 0x7f00aa11bb22>', True),
     ('took 1.25 s', 'took 3.5 s', True),
     ("{'n': 3, 'seconds': 0.108}", "{'n': 3, 'seconds': 0.25}", True),
@@ -80,3 +87,34 @@ def test_a_failing_notebook_is_reported(tmp_path):
     ('sha256 `f1c8a3c9969e850e…`', 'sha256 `f1c8a3c9969e851e…`', False)])
 def test_same_text(a, b, same):
     assert nbo.same_text(a, b) is same
+
+@pytest.mark.parametrize('a, b, same', [('acc 0.1234', 'acc 0.1235', True), ('acc 0.1234', 'acc 0.1236', False),
+                                        ('n = 48', 'n = 49', False)])
+def test_a_cell_listed_as_varying_gets_one_unit_of_its_last_digit(a, b, same):
+    assert nbo.same_text(a, b, slack=1) is same
+
+def _edit_first(nb:dict, old:str, new:str)->int:
+    "Replace `old` by `new` in the first committed output holding it; the cell's index"
+    for i, c in enumerate(nb['cells']):
+        for o in c.get('outputs', []):
+            for key, v in (('text', o.get('text')), *((m, d) for m, d in o.get('data', {}).items() if m != 'image/png')):
+                lines = v if isinstance(v, list) else [v]
+                if v is not None and any(old in l for l in lines):
+                    new_lines = [l.replace(old, new, 1) for l in lines]
+                    if key == 'text': o['text'] = new_lines
+                    else: o['data'][key] = new_lines
+                    return i
+    raise AssertionError(f"{old!r} is not in the committed outputs")
+
+@pytest.mark.slow
+@pytest.mark.parametrize('nb, old, new', [('05_metrics.ipynb', '0.7222', '0.7226'), ('11_knn.ipynb', '4000', '4001')])
+def test_a_committed_number_changed_by_a_few_units_is_caught(nb, old, new):
+    "The committed outputs of a real library notebook, one number edited: the check names the cell"
+    fn = ROOT/'nbs'/nb
+    committed = json.loads(fn.read_text())
+    _, ok, _, err, fresh = nbo.execute(str(fn))
+    assert ok, err
+    assert nbo.differences(fn, committed, fresh) == []
+    i = _edit_first(committed, old, new)
+    diff = nbo.differences(fn, committed, fresh)
+    assert len(diff) == 1 and f'cell {i} ' in diff[0] and old in diff[0] and new in diff[0], diff
