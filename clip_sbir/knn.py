@@ -13,30 +13,8 @@ import torch.nn.functional as F
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['merge_topk', 'row_scale', 'exact_scores', 'f32_score_bound', 'half_score_bound', 'half_filter_is_exact', 'topk_exact',
-           'has_faiss', 'require_faiss', 'ivf_index', 'approx_topk', 'recall_at_k', 'tune_nprobe']
-
-# %% ../nbs/11_knn.ipynb #7621d3c0
-def _block_topk(s:torch.Tensor, # (n_q, c) scores of one gallery block
-                k:int)->tuple:  # (scores, columns): (n_q, min(k, c)), in any order
-    "The k best columns of each row, equal scores at the edge resolved towards the lower column"
-    kk = min(k, s.shape[1])
-    v, i = torch.topk(s, kk, dim=1)                                # (n_q, kk)
-    edge = v[:, -1:]                                               # (n_q, 1) the kk-th best score
-    short = (s == edge).sum(1) > (v == edge).sum(1)                # rows where an equal score was left out
-    for r in torch.nonzero(short).flatten().tolist():
-        i[r] = torch.sort(s[r], descending=True, stable=True).indices[:kk]
-        v[r] = s[r, i[r]]
-    return v, i
-
-def merge_topk(scores:torch.Tensor, # (n_q, m) candidate scores
-               idx:torch.Tensor,    # (n_q, m) their gallery indices (distinct per row)
-               k:int)->tuple:       # (scores, indices): (n_q, min(k, m)), best first
-    "The k best candidates per row: descending score, equal scores in gallery order"
-    o = torch.argsort(idx, dim=1, stable=True)                     # (n_q, m) by gallery index
-    scores, idx = scores.gather(1, o), idx.gather(1, o)
-    o = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-    return scores.gather(1, o), idx.gather(1, o)
+__all__ = ['row_scale', 'exact_scores', 'f32_score_bound', 'half_score_bound', 'half_filter_is_exact', 'topk_exact', 'has_faiss',
+           'require_faiss', 'ivf_index', 'approx_topk', 'recall_at_k', 'tune_nprobe']
 
 # %% ../nbs/11_knn.ipynb #53b51dca
 def row_scale(feats, # (n, d) stored features (array, memory-map or tensor)
