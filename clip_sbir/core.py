@@ -94,6 +94,7 @@ class SBIRConfig:
     lambda_div: float = 0.1          # weight of the relative-distance regulariser, fg only (paper: 0.1)
     lambda_ps: float = 1.0           # weight of the patch-shuffling loss, fg only (paper: 1)
     ps_grid: int = 2                 # patch-shuffling grid n (n x n patches; paper: 2)
+    loss: str = ''                   # the training objective: '' = the paper's; 'module:function' = yours, (text_feats, cfg) -> loss_fn
     text_template: str = 'a photo of a {}' # prompt for the frozen text encoder (paper)
     val_classes: str = 'auto'        # seen classes held out for validation: auto (1 in 8, at least 2) | N | 0 (none) | custom:a,b | a file
     train_classes: float = 1.0       # fraction of the remaining seen classes trained on, drawn from `seed` (ablation; 1 = all)
@@ -198,6 +199,8 @@ def _validate(self:SBIRConfig):
     if self.method in ('ours', 'deep') and self.n_prompts == 0 and not self.tune_ln:
         raise ConfigError('n_prompts', self.n_prompts, f">= 1 when tune_ln=False: method={self.method!r} would have nothing to train")
     if '{}' not in self.text_template: raise ConfigError('text_template', self.text_template, "a template containing '{}' for the class name")
+    if self.loss and not re.fullmatch(r'[A-Za-z_][\w.]*:[A-Za-z_][\w.]*', self.loss):
+        raise ConfigError('loss', self.loss, "'' (the paper's objective) or 'module:function' naming your own, e.g. mylosses:anchored")
     if not (self.device in ('auto', 'cpu', 'cuda', 'mps') or self.device.startswith('cuda:')):
         raise ConfigError('device', self.device, "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps'")
     return self

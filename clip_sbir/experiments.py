@@ -49,7 +49,7 @@ def as_list(value, name:str, typ=str)->list:
 
 # %% ../nbs/10_experiments.ipynb #9744f717
 RUN_ONLY = ('out_dir', 'device', 'workers', 'resume', 'log_every', 'save_every')
-NAMED = ('method', 'n_prompts', 'tune_ln', 'lambda_cls', 'lambda_div', 'lambda_ps', 'ps_grid', 'train_classes',
+NAMED = ('method', 'loss', 'n_prompts', 'tune_ln', 'lambda_cls', 'lambda_div', 'lambda_ps', 'ps_grid', 'train_classes',
          'n_classes_per_batch', 'epochs', 'max_steps')
 
 def run_identity(cfg:SBIRConfig|dict)->dict:
@@ -60,7 +60,7 @@ def run_identity(cfg:SBIRConfig|dict)->dict:
 def run_name(cfg:SBIRConfig)->str:
     "Folder name of a run: mode, dataset, the ablation knobs that differ from the defaults, seed, identity hash"
     ident, ref = run_identity(cfg), SBIRConfig().to_dict()
-    knobs = [f"{k}{ident[k]:g}" if isinstance(ident[k], float) else f"{k}{ident[k]}" for k in NAMED if k != 'method' and ident[k] != ref[k]]
+    knobs = [f"{k}{ident[k]:g}" if isinstance(ident[k], float) else f"{k}{ident[k]}".replace(':', '.') for k in NAMED if k != 'method' and ident[k] != ref[k]]
     h = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
     return '-'.join([cfg.mode, cfg.dataset, cfg.method, *knobs, f"seed{cfg.seed}", h])
 

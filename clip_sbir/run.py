@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_run.ipynb #d12ccae9
 from __future__ import annotations
-import copy, math, sys, time
+import copy, importlib, math, sys, time
 from pathlib import Path
 from typing import Callable
 
@@ -21,8 +21,9 @@ from .params import parse_args
 from .train import fit, load_checkpoint, check_resumable
 
 # %% auto #0
-__all__ = ['METRICS_KEYS', 'check_global_batch', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'evaluate_encoder',
-           'validation', 'train_encoder', 'results', 'final_evaluation', 'run_experiment', 'load_trained', 'main']
+__all__ = ['METRICS_KEYS', 'check_global_batch', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'objective',
+           'objective_name', 'evaluate_encoder', 'validation', 'train_encoder', 'results', 'final_evaluation',
+           'run_experiment', 'load_trained', 'main']
 
 # %% ../nbs/06_run.ipynb #e1aeddd4
 def check_global_batch(batch_size:int, # triplets per step, all processes together (`cfg.batch_size`)
@@ -86,6 +87,25 @@ def sbir_loss_fn(text_feats:torch.Tensor, # (n_train_classes, d) frozen text fea
         return compute_losses(cfg.mode, feats, batch['label'], text_feats.to(fp.device).float(), model.logit_scale, cfg)
     return loss_fn
 
+# %% ../nbs/06_run.ipynb #71668e44
+def objective(cfg:SBIRConfig,        # `cfg.loss` names the objective ('' = the paper's)
+              loss_fn:Callable|None=None, # an objective given directly (wins over `cfg.loss`)
+             )->Callable:            # (text_feats, cfg) -> loss_fn
+    "The training objective: `loss_fn` if given, else the function `cfg.loss` names, else the paper's `sbir_loss_fn`"
+    if loss_fn is not None: return loss_fn
+    if not cfg.loss: return sbir_loss_fn
+    mod, _, name = cfg.loss.partition(':')
+    try: fn = importlib.import_module(mod)
+    except ImportError as e: raise ConfigError('loss', cfg.loss, f"'module:function' with an importable module (import {mod} failed: {e})") from None
+    for part in name.split('.'): fn = getattr(fn, part, None)
+    if not callable(fn): raise ConfigError('loss', cfg.loss, f"'module:function' naming a function of {mod} (it has no function {name!r})")
+    return fn
+
+def objective_name(cfg:SBIRConfig, loss_fn:Callable|None=None)->str:
+    "How `metrics.json` names the objective that trained: 'module:function'"
+    if loss_fn is not None: return f"{loss_fn.__module__}:{loss_fn.__qualname__}"
+    return cfg.loss or 'clip_sbir.run:sbir_loss_fn'
+
 # %% ../nbs/06_run.ipynb #a6712b88
 def evaluate_encoder(encoder, split:SBIRSplit, cfg:SBIRConfig,
                      queries=None,                 # sketch indices; None = every query of the mode
@@ -106,17 +126,19 @@ def validation(data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None
     vq = query_subset(data.val, cfg.mode, cfg.val_queries, cfg.seed)   # fixed for the whole run
     return lambda m: {k: v for k, v in evaluate_encoder(m, data.val, cfg, vq, env, device).items() if not k.startswith('n_')}
 
-def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None, progress:bool=True)->dict:
-    "Train `encoder` on `data.train` with the paper's objective, validating on `data.val`; returns `fit`'s state"
+def train_encoder(encoder, data:SBIRData, cfg:SBIRConfig, env:DistEnv|None=None, device=None, progress:bool=True,
+                  loss_fn:Callable|None=None, # an objective (text_feats, cfg) -> loss_fn; None = `objective(cfg)`
+                 )->dict:
+    "Train `encoder` on `data.train` with the objective (the paper's by default), validating on `data.val`; returns `fit`'s state"
     from clip_sbir.data.samplers import make_train_loader
     env = env or DistEnv(); device = torch.device(device) if device is not None else next(encoder.parameters()).device
     loader = make_train_loader(data.train, cfg, encoder.image_size, rank=env.rank, world_size=env.world)
     with torch.no_grad(): text = encoder.text_features(data.train.classes, cfg.text_template)  # (n_cls, d)
-    return fit(encoder, loader, sbir_loss_fn(text, cfg), cfg, validation(data, cfg, env, device), KEY_METRIC[cfg.mode], env=env,
+    return fit(encoder, loader, objective(cfg, loss_fn)(text, cfg), cfg, validation(data, cfg, env, device), KEY_METRIC[cfg.mode], env=env,
                device=device, progress=progress)
 
 # %% ../nbs/06_run.ipynb #6dbcf5c9
-METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'seed', 'n_query', 'n_gallery', 'n_unreadable', 'n_train_sketches',
+METRICS_KEYS = ('mode', 'dataset', 'split', 'model', 'method', 'objective', 'seed', 'n_query', 'n_gallery', 'n_unreadable', 'n_train_sketches',
                 'n_train_classes', 'train_classes', 'val_classes', 'test_classes', 'unused_classes',
                 'metrics', 'baseline', 'checkpoint', 'val_history', 'val_baseline', 'processes', 'batch_per_process',
                 'train_seconds', 'eval_seconds', 'git_sha', 'config')
@@ -126,11 +148,13 @@ def results(cfg:SBIRConfig, data:SBIRData,
             state:dict,          # `train_encoder`'s state ({'history': [], 'train_seconds': 0} when nothing trained)
             val_baseline:dict|None=None, # the frozen model on the validation classes
             env:DistEnv|None=None, # the processes that trained (None = one)
+            loss_fn:Callable|None=None, # the objective, when given directly rather than by `cfg.loss`
            )->dict:
     "The `metrics.json` record of a run"
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith('n_')}
     metrics, val, world = final['metrics'], data.val.classes if data.val is not None else [], (env or DistEnv()).world
-    return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method, 'seed': cfg.seed,
+    return {'mode': cfg.mode, 'dataset': cfg.dataset, 'split': cfg.split, 'model': cfg.model, 'method': cfg.method,
+            'objective': objective_name(cfg, loss_fn), 'seed': cfg.seed,
             'n_query': metrics['n_query'], 'n_gallery': metrics['n_gallery'], 'n_unreadable': metrics['n_unreadable'],
             'n_train_sketches': data.train.n_sketches, 'n_train_classes': len(data.train.classes),
             'train_classes': list(data.train.classes), 'val_classes': list(val), 'test_classes': list(data.test.classes),
@@ -152,9 +176,12 @@ def final_evaluation(encoder, clip, data:SBIRData, cfg:SBIRConfig, env:DistEnv|N
     else: metrics, feats = evaluate_encoder(encoder, data.test, cfg, env=env, device=device, return_features=True)
     return {'metrics': metrics, 'baseline': baseline, 'feats': feats, 'baseline_feats': base_feats, 'eval_seconds': time.perf_counter() - t}
 
-def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
+def run_experiment(cfg:SBIRConfig, progress:bool=True,
+                   loss_fn:Callable|None=None, # an objective (text_feats, cfg) -> loss_fn in place of `cfg.loss` (e.g. one defined in a notebook)
+                  )->dict:
     "Load data and CLIP, train (validating on held-out seen classes), evaluate on the unseen ones once, write `out_dir/metrics.json`"
     from clip_sbir.models.clip import load_clip
+    objective(cfg, loss_fn)                                        # a wrong `loss` stops here, before any work
     env, device = init_run(cfg)
     if env.is_main: print(f"{env.world} process(es) on {device}")
     data = load_run_data(cfg)
@@ -162,9 +189,9 @@ def run_experiment(cfg:SBIRConfig, progress:bool=True)->dict:
     encoder = make_encoder(clip, cfg).to(device)
     val = validation(data, cfg, env, device)
     val_baseline = val(make_encoder(clip, cfg, 'frozen')) if val is not None else {}
-    st = train_encoder(encoder, data, cfg, env, device, progress) if cfg.method != 'frozen' else {'train_seconds': 0.0, 'history': []}
+    st = train_encoder(encoder, data, cfg, env, device, progress, loss_fn) if cfg.method != 'frozen' else {'train_seconds': 0.0, 'history': []}
     final = final_evaluation(encoder, clip, data, cfg, env, device)
-    rec = results(cfg, data, final, st, val_baseline, env)
+    rec = results(cfg, data, final, st, val_baseline, env, loss_fn)
     if env.is_main: write_json(rec, Path(cfg.out_dir)/'metrics.json')
     return rec
 

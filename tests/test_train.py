@@ -97,16 +97,41 @@ def _check_metrics(rec:dict, mode:str, cfg:dict):
     if mode == 'fg': assert rec['metrics']['acc@1'] <= rec['metrics']['acc@5'] <= rec['metrics']['acc@10']
 
 
+MYLOSSES = '''
+import torch.nn.functional as F
+from clip_sbir.run import sbir_loss_fn
+
+def anchored(text_feats, cfg, weight=0.5):
+    paper = sbir_loss_fn(text_feats, cfg)
+    def loss_fn(model, batch, gen):
+        out = paper(model, batch, gen)
+        s = F.normalize(model.encode_sketch(batch['sketch']).float(), dim=-1)
+        t = F.normalize(text_feats.to(s.device).float(), dim=-1)[batch['label']]
+        out['anchor'] = (1 - (s * t).sum(-1)).mean()
+        out['total'] = out['total'] + weight * out['anchor']
+        return out
+    return loss_fn
+'''
+
 @pytest.mark.slow
 @pytest.mark.parametrize('mode', ['zs', 'fg'])
 def test_papermill_run_writes_metrics(mode, tmp_path, monkeypatch):
+    "fg: the paper's objective; zs: a user's own (nbs/extend.ipynb), named by -p loss and imported from the user's module"
     monkeypatch.setenv('OMP_NUM_THREADS', '1')   # the kernel inherits it: one thread per job shares 2 cores better
     params = dict(mode=mode, out_dir=str(tmp_path/'run'), **TINY)
+    if mode == 'zs':
+        (tmp_path/'mine').mkdir()
+        (tmp_path/'mine'/'mylosses.py').write_text(MYLOSSES)
+        monkeypatch.setenv('PYTHONPATH', f"{tmp_path/'mine'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        params['loss'] = 'mylosses:anchored'
     out = tmp_path/'out.ipynb'
     paths = dict(PAPERMILL_INPUT_PATH=str(NB), PAPERMILL_OUTPUT_PATH=str(out)) if mode == 'zs' else {}  # `--inject-paths` adds these
     pm.execute_notebook(str(NB), str(out), parameters={**params, **paths}, kernel_name='python3', cwd=str(ROOT), progress_bar=False)
     rec = json.loads((tmp_path/'run'/'metrics.json').read_text())
     _check_metrics(rec, mode, params)
+    log = (tmp_path/'run'/'log.csv').read_text().splitlines()[0].split(',')
+    assert rec['objective'] == ('mylosses:anchored' if mode == 'zs' else 'clip_sbir.run:sbir_loss_fn')
+    assert ('anchor' in log) == (mode == 'zs')
     assert {'last.pt', 'best.pt', 'log.csv', 'curves.png'} <= {p.name for p in (tmp_path/'run').iterdir()}
     assert len((tmp_path/'run'/'log.csv').read_text().strip().split('\n')) == 1 + TINY['max_steps']
 
