@@ -24,10 +24,10 @@ from .run import load_run_data, run_experiment
 from .viz import _get_ax
 
 # %% auto #0
-__all__ = ['RUN_ONLY', 'NAMED', 'COMPONENTS', 'FULL', 'FROZEN', 'SWEEPS', 'METHOD_NAMES', 'PAPER_RESULTS', 'PAPER_COLUMNS',
-           'RESULT_COLUMNS', 'run_params', 'as_list', 'run_identity', 'run_name', 'cached_run', 'Variant',
-           'ablation_variants', 'grid_configs', 'run_grid', 'reference_label', 'paired_deltas', 'summarise', 'fmt_pm',
-           'results_table', 'plot_components', 'plot_sweep', 'paper_value', 'method_variants', 'table_columns',
+__all__ = ['RUN_ONLY', 'NAMED', 'COMPONENTS', 'FULL', 'FROZEN', 'SWEEPS', 'PAPER_RESULTS', 'PAPER_COLUMNS', 'RESULT_COLUMNS',
+           'run_params', 'as_list', 'run_identity', 'run_name', 'cached_run', 'Variant', 'ablation_variants',
+           'grid_configs', 'run_grid', 'reference_label', 'paired_deltas', 'summarise', 'fmt_pm', 'results_table',
+           'plot_components', 'plot_sweep', 'method_label', 'paper_value', 'method_variants', 'table_columns',
            'baselines_table', 'plot_methods', 'read_results', 'per_query_scores', 'query_wins']
 
 # %% ../nbs/10_experiments.ipynb #3d3da533
@@ -235,7 +235,8 @@ def plot_sweep(df:pd.DataFrame, mode:str, sweep:str, # rows of `run_grid`; which
     return ax
 
 # %% ../nbs/10_experiments.ipynb #11a61662
-METHOD_NAMES = {n: c.label for n, c in METHOD_CLASSES.items()}   # from the method classes (`clip_sbir.models.prompts`)
+def method_label(method:str)->str: return METHOD_CLASSES[method].label   # a method's name in tables, from its class (`clip_sbir.models.prompts`)
+
 PAPER_RESULTS = {(n, m): r for n, d in DATASET_SPECS.items() for m, r in d.paper.items()}      # from the dataset specs
 PAPER_COLUMNS = {(n, m): c for n, d in DATASET_SPECS.items() for m, c in d.columns.items()}
 
@@ -250,7 +251,7 @@ def method_variants(methods:Sequence[str]=('frozen', 'ft', 'lin', 'deep', 'ours'
     from clip_sbir.core import METHODS
     extra = method_params or {}
     for m in extra: check_choice('method_params', m, METHODS)
-    return [Variant('methods', METHOD_NAMES[check_choice('methods', m, METHODS)], {'method': m, **extra.get(m, {})}) for m in methods]
+    return [Variant('methods', method_label(check_choice('methods', m, METHODS)), {'method': m, **extra.get(m, {})}) for m in methods]
 
 def table_columns(dataset:str, mode:str)->list:
     "The metrics `baselines_table` shows for a dataset and mode: the paper's table's (`PAPER_COLUMNS`), else all of the mode's"
@@ -267,7 +268,7 @@ def baselines_table(df:pd.DataFrame, # rows of `run_grid` over `method_variants`
     reported = {k for r in PAPER_RESULTS.get((dataset, mode), {}).values() for k in r}   # our names of the paper's metrics
     rows = []
     for method, g in df.groupby('method', sort=False):
-        row = {'method': METHOD_NAMES[method], 'seeds': g.seed.nunique()}
+        row = {'method': method_label(method), 'seeds': g.seed.nunique()}
         for c in cols:
             row[c] = fmt_pm(g[c].mean(), g[c].std(), digits)
             if c in reported:

@@ -153,8 +153,9 @@ class Method:
 METHOD_CLASSES = {}  # name -> Method subclass, in the order of the baselines table
 
 def register_method(cls:type)->type:
-    "Make a `Method` subclass available as `method=cls.name`"
+    "Make a `Method` subclass available as `method=cls.name`, in the config's choices too"
     METHOD_CLASSES[cls.name] = cls
+    if cls.name not in METHODS: METHODS.append(cls.name)
     return cls
 
 @register_method
