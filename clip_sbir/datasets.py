@@ -14,7 +14,7 @@ __all__ = ['DATASET_SPECS', 'DatasetSpec']
 class DatasetSpec:
     "Everything the library knows about a dataset, as data: the config's choices and the loaders read it"
     name: str
-    splits: tuple                  # its zero-shot splits; the first is the default
+    splits: tuple                  # its named zero-shot splits, the first the default; () = every run names a file or 'custom:...'
     split_files: dict = field(default_factory=dict)   # split -> folder of `clip_sbir/assets/splits` with its class lists
     has_pairs: bool = False        # fine-grained sketch-photo pairs exist (mode 'fg')
     galleries: tuple = ('all',)    # zs test galleries: 'all' | 'extended' (Sketchy's extended photos only)
@@ -22,7 +22,7 @@ class DatasetSpec:
     columns: dict = field(default_factory=dict)       # mode -> the metrics its results table shows
     paper: dict = field(default_factory=dict)         # mode -> {method: {our metric: the paper's value}}: each under the variant it is compared with
     @property
-    def default_split(self)->str: return self.splits[0]
+    def default_split(self)->str: return self.splits[0] if self.splits else ''
 
 DATASET_SPECS = {s.name: s for s in [
     DatasetSpec('synthetic', ('default',), has_pairs=True,

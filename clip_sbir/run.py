@@ -23,7 +23,7 @@ from .train import fit, load_checkpoint, check_resumable
 # %% auto #0
 __all__ = ['METRICS_KEYS', 'check_global_batch', 'init_run', 'load_run_data', 'make_encoder', 'sbir_loss_fn', 'objective',
            'objective_name', 'evaluate_encoder', 'validation', 'train_encoder', 'results', 'final_evaluation',
-           'run_experiment', 'load_trained', 'main']
+           'run_experiment', 'load_trained', 'run_cost', 'main']
 
 # %% ../nbs/06_run.ipynb #e1aeddd4
 def check_global_batch(batch_size:int, # triplets per step, all processes together (`cfg.batch_size`)
@@ -217,10 +217,40 @@ def load_trained(run_dir:str|Path, # a run's out_dir (holds last.pt / best.pt)
     enc.load_trainable_state_dict(ck['model'])
     return enc.eval(), cfg
 
+# %% ../nbs/06_run.ipynb #ec4c73fe
+def run_cost(cfg:SBIRConfig,  # the run
+             data:SBIRData,   # its data, as `load_run_data(cfg)` gives it
+            )->dict:
+    "Images the encoder processes in a run of `cfg` on `data`: training steps and images, validation and test images"
+    from clip_sbir.data.samplers import TripletDataset, ClassBalancedBatchSampler
+    from clip_sbir.eval import query_pool
+    trains = cfg.method != 'frozen'
+    spe = 0
+    if trains:
+        P = cfg.n_classes_per_batch
+        labels = TripletDataset(data.train, cfg.mode, seed=cfg.seed).labels        # -1: a sketch the mode never samples
+        spe = len(ClassBalancedBatchSampler(labels, P, cfg.batch_size // P, cfg.seed))   # global batches per epoch
+    steps = min(cfg.epochs * spe, cfg.max_steps) if cfg.max_steps else cfg.epochs * spe
+    per_step = cfg.batch_size * (6 if cfg.mode == 'fg' and cfg.lambda_ps > 0 else 3)    # (s, p, n) [+ (s', p', n') shuffled]
+    epochs_run = -(-steps // spe) if spe else 0
+    n_val = 0
+    if data.val is not None:                                       # frozen CLIP once, then what `fit` validates
+        n_val = 1 + sum(1 for e in range(epochs_run) if e == epochs_run - 1 or (cfg.eval_every and (e + 1) % cfg.eval_every == 0))
+    val_one = len(query_subset(data.val, cfg.mode, cfg.val_queries, cfg.seed)) + data.val.n_photos if data.val is not None else 0
+    test_one = len(query_pool(data.test, cfg.mode)) + data.test.n_photos
+    out = {'steps_per_epoch': spe, 'epochs': epochs_run, 'steps': steps, 'images_per_step': per_step, 'train_images': steps * per_step,
+           'val_passes': n_val, 'val_images': n_val * val_one, 'test_images': test_one * (2 if trains else 1)}
+    return out | {'eval_images': out['val_images'] + out['test_images'], 'images': out['train_images'] + out['val_images'] + out['test_images']}
+
 # %% ../nbs/06_run.ipynb #f3b086a2
 def main(argv:list|None=None)->dict:
-    "Entry point of `python -m clip_sbir.run`"
-    return run_experiment(parse_args(argv))
+    "Entry point of `python -m clip_sbir.run`; with `--cost`, print what the run would process (`run_cost`) and stop"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if '--cost' not in argv: return run_experiment(parse_args(argv))
+    cfg = parse_args([a for a in argv if a != '--cost'])
+    cost = run_cost(cfg, load_run_data(cfg))
+    print('\n'.join(f"{k:>16}  {v:,}" for k, v in cost.items()))
+    return cost
 
 # %% ../nbs/06_run.ipynb #6294a6c8
 #| eval: false

@@ -126,15 +126,8 @@ def metrics_bench(cuda:bool):
 # 3. the main job on a generated QuickDraw-layout tree
 def quickdraw_tree(root:Path, n_seen:tuple, n_unseen:tuple, size:int)->dict:
     "A QuickDraw-ext tree in its common layout (QuickDraw_sketches_final / QuickDraw_images_final), hard links to one image per kind"
-    from clip_sbir.data.real import LAYOUTS, fake_tree, split_classes
-    split, unseen, seen = split_classes('quickdraw', 'q30')
-    L, files = LAYOUTS['quickdraw_final'], []
-    for i, c in enumerate(unseen + seen):
-        n_sk, n_ph = n_unseen if c in unseen else n_seen
-        files += [f'{L.sketch[0]}/{c}/{1000 * i + k}.png' for k in range(n_sk)]
-        files += [f'{L.photo[0]}/{c}/n{4000000 + i:08d}_{j}.jpg' for j in range(n_ph)]
-    fake_tree(root, files, size=size)
-    return {'split': split, 'layout': L.name, 'classes': (len(seen), len(unseen)), 'files': len(files)}
+    from clip_sbir.data.real import miniature_tree
+    return miniature_tree(root, 'quickdraw', 'q30', 'quickdraw_final', unseen=n_unseen, seen=n_seen, size=size)
 
 def train_run(cuda:bool, work:Path):
     def step(limit):

@@ -85,6 +85,11 @@ MUTANTS = [
     Mutant('sampler_unbalanced', 'clip_sbir/data/samplers.py', "cls = rng.permutation(np.concatenate([tight, pick]))",
            "cls = rng.permutation(np.concatenate([pick, pick]))",
            ('tests/test_notebooks.py::test_notebook[03a_data.samplers.ipynb]',), "a batch's classes drawn twice, the tight ones dropped"),
+    Mutant('cost_without_shuffled_views', 'clip_sbir/run.py', "per_step = cfg.batch_size * (6 if cfg.mode == 'fg' and cfg.lambda_ps > 0 else 3)",
+           "per_step = cfg.batch_size * 3", ('tests/test_notebooks.py::test_notebook[06_run.ipynb]',),
+           "run_cost forgets the three patch-shuffled views a fine-grained step encodes"),
+    Mutant('cost_misses_last_validation', 'clip_sbir/run.py', "if e == epochs_run - 1 or (cfg.eval_every", "if (cfg.eval_every",
+           ('tests/test_notebooks.py::test_notebook[06_run.ipynb]',), "run_cost forgets the validation fit makes when the run stops"),
 ]
 
 def scratch_copy(dest:Path):

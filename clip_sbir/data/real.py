@@ -18,7 +18,7 @@ from .core import SBIRSplit, SBIRData, FileReader, check_nonempty
 # %% auto #0
 __all__ = ['ROLES', 'IMG_EXTS', 'LAYOUTS', 'Layout', 'layouts_for', 'detect_layout', 'fake_tree', 'RootIndex', 'index_root',
            'read_filelist', 'split_classes', 'class_key', 'match_classes', 'photo_id', 'load_dataset', 'load_data',
-           'check_data_paths', 'describe']
+           'check_data_paths', 'describe', 'miniature_tree']
 
 # %% ../../nbs/91_data.real.ipynb #f8b0178f
 ROLES = ('sketch', 'photo', 'extended', 'basic')
@@ -337,3 +337,30 @@ def describe(root, dataset:str, split:str|None=None, gallery:str='all', layout:s
           f"({ix.reused} folders from the cache, {ix.rescanned} listed)")
     print(f"set aside: {info['skipped']} zero-byte/unreadable files; folders in neither side: {', '.join(info['ignored']) or 'none'}")
     return data
+
+# %% ../../nbs/91_data.real.ipynb #69f8e6a0
+def miniature_tree(root,                 # folder to write the tree in
+                   dataset:str,          # a dataset with layouts ('sketchy' | 'tuberlin' | 'quickdraw')
+                   split:str|None=None,  # a named split (its seen classes are listed); None = the dataset's default
+                   layout:str|None=None, # one of the dataset's layouts; None = its first
+                   unseen:tuple=(1, 1),  # (sketches, photos) per unseen class
+                   seen:tuple=(2, 2),    # (sketches, photos) per seen class
+                   extended:int=0,       # extra photos per unseen class in the extended folder, where the layout has one
+                   size:int=8,           # image side in pixels
+                  )->dict:
+    "Every class of `dataset`'s `split` under `root` in `layout`, as tiny images with the dataset's file naming"
+    spec = DATASET_SPECS[check_choice('dataset', dataset, [d for d in DATASET_SPECS if DATASET_SPECS[d].layouts])]
+    split, te, tr = split_classes(dataset, split)
+    if tr is None: raise ConfigError('split', split, f"a named split of {dataset} ({' | '.join(spec.splits)}): its seen classes are listed")
+    lay = LAYOUTS[check_choice('layout', layout or spec.layouts[0], spec.layouts)]
+    for name, (n_sk, n_ph) in (('unseen', unseen), ('seen', seen)):
+        if n_sk < 1 or n_ph < 1: raise ConfigError(name, (n_sk, n_ph), "(sketches, photos) per class, each at least 1")
+    files = []
+    for i, c in enumerate(te + tr):
+        n_sk, n_ph = unseen if i < len(te) else seen
+        ids = [f'n{i:08d}_{j}' for j in range(n_ph)]
+        sk = [f'{ids[k % n_ph]}-{k // n_ph + 1}.png' for k in range(n_sk)] if spec.has_pairs else [f'{1000 * i + k}.png' for k in range(n_sk)]
+        files += [f'{lay.sketch[0]}/{c}/{n}' for n in sk] + [f'{lay.photo[0]}/{c}/{p}.jpg' for p in ids]
+        if i < len(te) and lay.extended: files += [f'{lay.extended[0]}/{c}/ext_{j}.jpg' for j in range(extended)]
+    fake_tree(root, files, size)
+    return {'dataset': dataset, 'split': split, 'layout': lay.name, 'classes': (len(te), len(tr)), 'files': len(files)}
