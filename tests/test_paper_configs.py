@@ -18,6 +18,11 @@ sys.path.insert(0, str(ROOT/'tools'))
 import dry_run
 
 CONFIGS = sorted((ROOT/'configs').glob('*.yaml'))
+# The folders each dataset's download keeps its <class>/ folders of sketches and photos in, written here independently of
+# the library's LAYOUTS: a layout definition that no longer matches the real tree fails the dry run's check below
+DOWNLOAD = {'sketchy': ('sketchy_tx', 'sketch/tx_000000000000', 'photo/tx_000000000000'),
+            'tuberlin': ('tuberlin_ready', 'png_ready', 'ImageResized_ready'),
+            'quickdraw': ('quickdraw_final', 'QuickDraw_sketches_final', 'QuickDraw_images_final')}
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +47,10 @@ def test_parameter_file_runs_end_to_end_on_the_cpu(config, tmp_path):
     assert rec['config'] == SBIRConfig.from_params({**file, **over}).to_dict()
     assert (rec['model'], rec['config']['image_size'], rec['config']['pretrained']) == ('ViT-B-32', 224, 'none')
     assert rec['config']['workers'] == file['workers'] > 0
-    assert r['tree']['layout'] == dry_run_layout(file['dataset'])
+    layout, sketches, photos = DOWNLOAD[file['dataset']]
+    assert r['tree']['layout'] == layout
+    for d in (sketches, photos):
+        assert sorted(p.name for p in (tmp_path/'data'/d).iterdir()) == sorted(unseen + seen), d
     # every unseen class of the file's split, read once at the end; a handful of seen classes trained on
     assert rec['test_classes'] == unseen and rec['n_query'] == len(unseen)
     assert rec['n_gallery'] == len(unseen)                                       # one photo per unseen class
@@ -57,11 +65,6 @@ def test_parameter_file_runs_end_to_end_on_the_cpu(config, tmp_path):
     assert log[0].startswith('step,') and [l.split(',')[0] for l in log[1:]] == ['1', '2']
     ck = torch.load(run/'last.pt', map_location='cpu', weights_only=False)
     assert ck['config']['model'] == 'ViT-B-32' and ck['model']
-
-
-def dry_run_layout(dataset:str)->str:
-    "The layout a dry run writes: the dataset's first (the download's), named here independently of DATASET_SPECS"
-    return {'sketchy': 'sketchy_tx', 'tuberlin': 'tuberlin_ready', 'quickdraw': 'quickdraw_final'}[dataset]
 
 
 def test_a_broken_file_fails_the_dry_run_naming_what_is_wrong(tmp_path):
