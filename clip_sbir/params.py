@@ -12,7 +12,8 @@ from .core import ConfigError, SBIRConfig, config_fields
 
 # %% auto #0
 __all__ = ['PAPERMILL_PATHS', 'check_injected', 'injected_names', 'assigned_names', 'injected_in_history', 'notebook_params',
-           'load_yaml', 'parse_value', 'read_params_file', 'add_param_flags', 'params_from_flags', 'parse_args']
+           'load_yaml', 'parse_value', 'read_params_file', 'add_param_flags', 'params_from_flags', 'run_parser',
+           'parse_args']
 
 # %% ../nbs/90b_params.ipynb #d1ea213f
 def check_injected(declared:Iterable[str], # names the notebook's parameters cell defines
@@ -108,7 +109,12 @@ def params_from_flags(a:argparse.Namespace)->dict:
     params.update({k: parse_value(v) for k, v in a.parameters})
     return params
 
+def run_parser()->argparse.ArgumentParser:
+    "The flags of `python -m clip_sbir.run`: papermill's, and `--cost`"
+    ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
+    add_param_flags(ap).add_argument('--cost', action='store_true', help="print the images the run would process (clip_sbir.run.run_cost) and stop, running nothing")
+    return ap
+
 def parse_args(argv:list|None=None)->SBIRConfig:
     "`-f file.yaml` / `-y yaml` / `-p name value` (papermill's flags) -> a validated `SBIRConfig`"
-    ap = argparse.ArgumentParser(prog='python -m clip_sbir.run', description="Train and evaluate CLIP prompts for ZS-SBIR (the main job without the notebook)")
-    return SBIRConfig.from_params(params_from_flags(add_param_flags(ap).parse_args(argv)))
+    return SBIRConfig.from_params(params_from_flags(run_parser().parse_args(argv)))

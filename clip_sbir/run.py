@@ -17,7 +17,7 @@ from .data.real import check_data_paths
 from .dist import DistEnv, init_distributed, world_size
 from .eval import FG_KEYS, KEY_METRIC, ZS_KEYS, evaluate, query_subset
 from .models.clip import image_size_of
-from .params import parse_args
+from .params import params_from_flags, run_parser
 from .train import fit, load_checkpoint, check_resumable
 
 # %% auto #0
@@ -245,9 +245,9 @@ def run_cost(cfg:SBIRConfig,  # the run
 # %% ../nbs/06_run.ipynb #f3b086a2
 def main(argv:list|None=None)->dict:
     "Entry point of `python -m clip_sbir.run`; with `--cost`, print what the run would process (`run_cost`) and stop"
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if '--cost' not in argv: return run_experiment(parse_args(argv))
-    cfg = parse_args([a for a in argv if a != '--cost'])
+    a = run_parser().parse_args(argv)
+    cfg = SBIRConfig.from_params(params_from_flags(a))
+    if not a.cost: return run_experiment(cfg)
     cost = run_cost(cfg, load_run_data(cfg))
     print('\n'.join(f"{k:>16}  {v:,}" for k, v in cost.items()))
     return cost
