@@ -86,6 +86,7 @@ def parse_command(cmd:str)->tuple:
 
 @functools.lru_cache(maxsize=None)
 def notebook_defaults(nb:str)->dict:
+    "The notebook's parameters and their default values, as papermill reads them from its parameters cell"
     import papermill as pm
     return {k: ast.literal_eval(v['default']) for k, v in pm.inspect_notebook(str(ROOT/nb)).items()}
 
@@ -98,13 +99,12 @@ def _with_root(params:dict, trees:dict)->tuple:
     return params, ds
 
 def command_runs(cmd:str, trees:dict)->tuple:
-    "(dataset, [SBIRConfig of each distinct run], extra evaluation images) that `cmd` makes"
+    "(dataset, [SBIRConfig of each distinct run], {mode: passes of the qualitative figures over the test set}) that `cmd` makes"
     from clip_sbir.core import SBIRConfig
-    from clip_sbir.experiments import (ablation_variants, as_list, grid_configs, method_variants, run_identity, run_name,
-                                       run_params)
+    from clip_sbir.experiments import ablation_variants, as_list, grid_configs, method_variants, run_name, run_params
     nb, given = parse_command(cmd)
     given, ds = _with_root(given, trees)
-    if nb == 'nbs/train.ipynb': return ds, [SBIRConfig.from_params({k: v for k, v in given.items()})], {}
+    if nb == 'nbs/train.ipynb': return ds, [SBIRConfig.from_params(given)], {}
     p = {**notebook_defaults(nb), **given}
     runs, qual = {}, {}
     for m in as_list(p['modes'], 'modes'):
