@@ -11,8 +11,8 @@ Each run is `python -m clip_sbir.run -f FILE` (`clip_sbir.run.main`, in this pro
 one sketch and one photo per unseen class, two of each per seen class (the loader refuses a class without images).
 Only what a CPU cannot afford is overridden (`OVERRIDES`): random weights of the file's model at the file's image size
 (`pretrained none`), two optimiser steps of a batch of 2 triplets (2 classes x 1), training on `N_TRAIN_CLASSES` of
-the seen classes (their text features are what the loss needs; all 220 of TU-Berlin's cost 20 s on one core), and
-the CPU. Everything else (the model, 224 px, prompts, losses, the file's `workers`, the final
+the seen classes (the loss needs a text-encoder pass per training class name: TU-Berlin has 220), and the CPU.
+Everything else (the model, 224 px, prompts, losses, the file's `workers`, the final
 evaluation of frozen CLIP and the trained model on every unseen class, `metrics.json`, checkpoints) is the file's.
 A wrong key in a file, a value it refuses, or a layout the loader no longer finds fails the run, naming it.
 `tests/test_paper_configs.py` runs every file this way.
@@ -28,7 +28,7 @@ def dry_run(config, work, progress:bool=False)->dict:
     "Run the parameter file `config` end to end under `work` (its tree and its run); returns metrics.json's record and timings"
     import yaml
     from clip_sbir.data.real import miniature_tree, split_classes
-    from clip_sbir.run import main
+    from clip_sbir.run import main as run_main
     config, work = Path(config), Path(work)
     p = yaml.safe_load(config.read_text())
     if not isinstance(p, dict) or 'dataset' not in p:
@@ -40,7 +40,7 @@ def dry_run(config, work, progress:bool=False)->dict:
     over = {**OVERRIDES, 'data_root': str(work/'data'), 'out_dir': str(work/'run'), 'train_classes': N_TRAIN_CLASSES / n_seen}
     argv = ['-f', str(config)] + [a for k, v in over.items() for a in ('-p', k, str(v))]
     t = time.perf_counter()
-    rec = main(argv)
+    rec = run_main(argv)
     return {'config': str(config), 'tree': tree, 'argv': argv, 'seconds': round(time.perf_counter() - t, 1), 'record': rec}
 
 def main(argv=None):

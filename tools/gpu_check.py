@@ -124,18 +124,15 @@ def metrics_bench(cuda:bool):
     return step
 
 # 3. the main job on a generated QuickDraw-layout tree
-def quickdraw_tree(root:Path, n_seen:tuple, n_unseen:tuple, size:int)->dict:
-    "A QuickDraw-ext tree in its common layout (QuickDraw_sketches_final / QuickDraw_images_final), hard links to one image per kind"
-    from clip_sbir.data.real import miniature_tree
-    return miniature_tree(root, 'quickdraw', 'q30', 'quickdraw_final', unseen=n_unseen, seen=n_seen, size=size)
-
 def train_run(cuda:bool, work:Path):
     def step(limit):
         import torch
         from clip_sbir.core import SBIRConfig
+        from clip_sbir.data.real import miniature_tree
         from clip_sbir.run import run_experiment
-        t = time.monotonic()
-        tree = quickdraw_tree(work/'quickdraw', n_seen=(32, 8) if cuda else (4, 2), n_unseen=(20, 20) if cuda else (2, 2), size=256 if cuda else 32)
+        t = time.monotonic()                                         # a QuickDraw_sketches_final / QuickDraw_images_final tree
+        tree = miniature_tree(work/'quickdraw', 'quickdraw', 'q30', 'quickdraw_final', unseen=(20, 20) if cuda else (2, 2),
+                              seen=(32, 8) if cuda else (4, 2), size=256 if cuda else 32)
         tree['build_seconds'] = round(time.monotonic() - t, 1)
         p = (dict(model='ViT-B-32', image_size=224, batch_size=128, n_classes_per_batch=16, max_steps=60, device='cuda',
                   precision='bf16', workers=min(12, os.cpu_count() or 1)) if cuda else

@@ -127,7 +127,7 @@ def row_cost(cmd:str, trees:dict, data:dict, memo:dict)->dict:
     from clip_sbir.run import load_run_data, run_cost
     from clip_sbir.eval import query_pool
     ds, cfgs, qual = command_runs(cmd, trees)
-    costs = []
+    costs, test = [], {}
     for cfg in cfgs:
         key = (cfg.dataset, cfg.split, cfg.gallery, cfg.val_classes, cfg.train_classes, cfg.seed)
         if key not in data: data[key] = load_run_data(cfg)
@@ -135,8 +135,7 @@ def row_cost(cmd:str, trees:dict, data:dict, memo:dict)->dict:
               cfg.lambda_ps > 0, cfg.eval_every, cfg.val_queries)
         if ck not in memo: memo[ck] = run_cost(cfg, data[key])
         costs.append(memo[ck])
-    test = {c.mode: len(query_pool(data[k].test, c.mode)) + data[k].test.n_photos
-            for c in cfgs for k in data if k[:3] == (c.dataset, c.split, c.gallery)}
+        test[cfg.mode] = len(query_pool(data[key].test, cfg.mode)) + data[key].test.n_photos   # one model's test images
     out = {'dataset': ds, 'runs': len(cfgs), 'trained_runs': sum(c.method != 'frozen' for c in cfgs),
            'train_images': sum(c['train_images'] for c in costs), 'eval_images': sum(c['eval_images'] for c in costs)
            + sum(n * test[m] for m, n in qual.items()), 'train_known': ds not in NO_TRAIN_LISTS}
